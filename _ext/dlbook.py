@@ -1,0 +1,81 @@
+"""本书的本地 Sphinx 扩展：让构建可复现、不过期、在中文环境下正确。
+
+1. 执行缓存按 ``code/`` 下的源码（以及依赖清单）分目录存放：改了包里的代码，下一次构建
+   就换用新的缓存目录，依赖这个包的章节全部重新执行，不会再显示旧数字；只改正文时
+   缓存目录不变，什么也不重新执行。（jupyter-cache 自己只看代码单元格的内容。）
+2. 中文全文搜索：确认 jieba 可用，并把书里维护的用户词典换成绝对路径，
+   这样从任何工作目录运行 ``jupyter-book build`` 都能加载（相对路径找不到时 Sphinx 会悄悄忽略）。
+3. 页脚的版权年份取构建时的当年。
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+from pathlib import Path
+
+from sphinx.application import Sphinx
+from sphinx.config import Config
+from sphinx.errors import ConfigError
+
+FIRST_YEAR = 2026
+HASHED_GLOBS = ("code/**/*.py", "requirements.txt", "pyproject.toml")
+USER_DICT = Path("book") / "_static" / "jieba_userdict.txt"
+
+
+def code_digest(root: Path) -> str:
+    """``root`` 下 ``HASHED_GLOBS`` 所列文件的路径与内容的 SHA-256 摘要（前 16 位）。"""
+    digest = hashlib.sha256()
+    files = sorted(
+        {
+            p
+            for pattern in HASHED_GLOBS
+            for p in root.glob(pattern)
+            if p.is_file()
+        }
+    )
+    for path in files:
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _configure(app: Sphinx, config: Config) -> None:
+    root = Path(app.srcdir)
+    # 1. 缓存目录 = _build/.jupyter_cache/<代码摘要>
+    cache_root = Path(app.outdir).parent / ".jupyter_cache"
+    config.nb_execution_cache_path = str(cache_root / code_digest(root))
+
+    # 2. 中文搜索
+    try:
+        import jieba  # noqa: F401
+    except (
+        ImportError
+    ) as err:  # 没有 jieba 时 Sphinx 只索引拉丁字母，中文搜索会静默失效
+        raise ConfigError(
+            "中文搜索需要 jieba：请先 pip install -r requirements.txt"
+        ) from err
+    user_dict = root / USER_DICT
+    if not user_dict.is_file():
+        raise ConfigError(f"找不到 jieba 用户词典 {user_dict}")
+    options = dict(config.html_search_options or {})
+    options["dict"] = str(user_dict)
+    config.html_search_options = options
+
+    # 3. 版权年份
+    year = _dt.date.today().year
+    years = str(year) if year <= FIRST_YEAR else f"{FIRST_YEAR}–{year}"
+    config.copyright = f"{years} 《深度学习基础》作者"
+
+
+def setup(app: Sphinx) -> dict:
+    app.connect("config-inited", _configure)
+    return {
+        "version": "1.0",
+        "parallel_read_safe": True,
+        "parallel_write_safe": True,
+    }

@@ -1,0 +1,190 @@
+"""绘图工具：中文字体、螺旋数据、决策区域、训练曲线。
+
+本包中只有这个模块导入 matplotlib.pyplot。每个函数接收并返回 ``Axes``，
+从不调用 ``plt.show()``，也不写文件。
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib import font_manager
+from matplotlib.axes import Axes
+from matplotlib.colors import ListedColormap
+from torch import nn
+
+from dlbasics.spiral import grid_lines, logit_plane, predict_grid
+from dlbasics.training import History
+
+FONT_PATH = Path(__file__).with_name("fonts") / "NotoSansSC-Subset.otf"
+FONT_FAMILY = "Noto Sans SC DLBasics"
+
+# Okabe-Ito 配色：色盲读者也能区分
+CLASS_COLORS = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#CC79A7",
+    "#56B4E9",
+    "#D55E00",
+)
+
+
+def use_book_style() -> str:
+    """注册随包附带的中文字体并设置全书统一的绘图风格，返回字体名。
+
+    字体文件随 ``pip install`` 安装，不依赖系统字体，所以在新机器和 Binder
+    上中文也不会变成方框。可以重复调用。
+    """
+    if FONT_FAMILY not in {f.name for f in font_manager.fontManager.ttflist}:
+        font_manager.fontManager.addfont(str(FONT_PATH))
+    mpl.rcParams.update(
+        {
+            "font.family": "sans-serif",
+            "font.sans-serif": [FONT_FAMILY, "DejaVu Sans"],
+            "font.size": 10,
+            "figure.dpi": 120,
+            "savefig.dpi": 120,
+            "figure.figsize": (6.0, 4.0),
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": False,
+            "lines.linewidth": 2,
+        }
+    )
+    return FONT_FAMILY
+
+
+def class_cmap(n_classes: int) -> ListedColormap:
+    """前 ``n_classes`` 种类别颜色组成的色表。"""
+    if not 1 <= n_classes <= len(CLASS_COLORS):
+        raise ValueError(
+            f"n_classes 应在 1 到 {len(CLASS_COLORS)} 之间，收到 {n_classes}"
+        )
+    return ListedColormap(CLASS_COLORS[:n_classes])
+
+
+def _new_axes(ax: Axes | None) -> Axes:
+    return plt.subplots()[1] if ax is None else ax
+
+
+def plot_spiral_data(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    ax: Axes | None = None,
+    *,
+    size: float = 6,
+) -> Axes:
+    """按类别着色画出二维点集，坐标轴等比例。X 形状 (N, 2)，y 形状 (N,)。"""
+    if X.ndim != 2 or X.shape[1] != 2 or y.shape != (X.shape[0],):
+        raise ValueError(
+            "X 应为 (N, 2)、y 应为 (N,)，"
+            f"收到 {tuple(X.shape)} 与 {tuple(y.shape)}"
+        )
+    ax = _new_axes(ax)
+    n_classes = int(y.max()) + 1
+    for c in range(n_classes):
+        pts = X[y == c].numpy()
+        ax.scatter(
+            pts[:, 0],
+            pts[:, 1],
+            s=size,
+            color=CLASS_COLORS[c],
+            label=f"第 {c} 类",
+        )
+    ax.set_aspect("equal")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    return ax
+
+
+def plot_decision_regions(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    ax: Axes | None = None,
+    *,
+    lim: float = 1.1,
+    resolution: int = 300,
+) -> Axes:
+    """用浅色画出模型在平面上各处预测的类别，再叠加数据点。"""
+    ax = _new_axes(ax)
+    n_classes = int(y.max()) + 1
+    xx, yy, labels = predict_grid(model, lim=lim, resolution=resolution)
+    levels = np.arange(n_classes + 1) - 0.5
+    ax.contourf(
+        xx, yy, labels, levels=levels, cmap=class_cmap(n_classes), alpha=0.25
+    )
+    plot_spiral_data(X, y, ax, size=3)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    return ax
+
+
+def plot_history(
+    histories: Mapping[str, History],
+    ax: Axes | None = None,
+    *,
+    metric: str = "loss",
+) -> Axes:
+    """把几次训练的损失（``metric="loss"``）或准确率（``"accuracy"``）画在同一张图上。"""
+    if metric not in ("loss", "accuracy"):
+        raise ValueError(
+            f"metric 只能是 'loss' 或 'accuracy'，收到 {metric!r}"
+        )
+    ax = _new_axes(ax)
+    for label, history in histories.items():
+        values = history.losses if metric == "loss" else history.accuracies
+        ax.plot(np.arange(len(values)), values, label=label)
+    ax.set_xlabel("训练步数")
+    ax.set_ylabel("交叉熵损失" if metric == "loss" else "训练准确率")
+    ax.legend()
+    return ax
+
+
+@torch.no_grad()
+def plot_logit_plane(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    ax: Axes | None = None,
+    *,
+    n_lines: int = 11,
+) -> Axes:
+    """把数据点和输入平面上的方格线一起映射到三分类模型的 logit 平面。
+
+    在 logit 平面里，决策边界是从原点出发、互成 120° 的三条射线（虚线）。
+    线性模型把方格线映射成仍然平行的直线；带 ReLU 的网络把它们折弯。
+    """
+    ax = _new_axes(ax)
+    lines = grid_lines(lim=1.0, n_lines=n_lines)
+    mapped = logit_plane(model(lines.reshape(-1, 2))).reshape(
+        lines.shape[0], lines.shape[1], 2
+    )
+    for line in mapped.numpy():
+        ax.plot(line[:, 0], line[:, 1], color="0.6", lw=0.6, zorder=1)
+    points = logit_plane(model(X))
+    for c in range(int(y.max()) + 1):
+        pts = points[y == c].numpy()
+        ax.scatter(pts[:, 0], pts[:, 1], s=3, color=CLASS_COLORS[c], zorder=2)
+    reach = float(points.abs().max()) * 1.05
+    for k in range(3):
+        # 三个 one-hot 方向的中间方向就是两类 logit 相等的边界
+        direction = -logit_plane(torch.eye(3)[k])
+        direction = direction / direction.norm()
+        ax.plot(
+            [0, reach * direction[0]],
+            [0, reach * direction[1]],
+            "k--",
+            lw=1,
+            zorder=3,
+        )
+    ax.set_aspect("equal")
+    ax.set_xlabel("logit 平面坐标 1")
+    ax.set_ylabel("logit 平面坐标 2")
+    return ax

@@ -1,0 +1,164 @@
+"""螺旋数据、线性模型与两层网络。对应章节：book/spiral.md"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from dlbasics.utils import check_positive_int
+
+
+@dataclass(frozen=True)
+class SpiralConfig:
+    """螺旋数据分类实验的全部设置；书中的数字都由这组设置算出。"""
+
+    n_per_class: int = 1000  # 每类样本数
+    n_classes: int = 3  # 类别数（螺旋臂数）
+    noise: float = 0.2  # 角度噪声的标准差（弧度）
+    data_seed: int = 12345  # 训练集的随机种子
+    test_seed: int = 2024  # 测试集的随机种子（同分布、另取一份）
+    init_seed: int = 0  # 模型初始化的随机种子
+    num_hiddens: int = 100  # 隐藏层宽度
+    lr: float = 0.01  # 学习率（两个模型相同）
+    num_steps: int = 500  # 全批量训练步数（两个模型相同）
+    nyu_sgd_lr: float = 1e-3  # NYU 笔记本训练线性模型时的 SGD 学习率
+    nyu_sgd_steps: int = 1000  # NYU 笔记本的训练步数
+
+
+def make_spiral(
+    n_per_class: int = 1000,
+    n_classes: int = 3,
+    noise: float = 0.2,
+    *,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """生成 ``n_classes`` 条交错的二维螺旋臂。
+
+    第 c 类的第 i 个点取 t = i / (n - 1)，再取
+    θ = 2π/C · (c + 2t) + σε（ε ~ N(0, 1)），坐标 x = t · (sin θ, cos θ)。
+
+    Args:
+        n_per_class: 每类的点数 n，至少为 1。
+        n_classes: 类别数 C，至少为 1。
+        noise: 角度噪声的标准差 σ，不能为负。
+        generator: 随机数生成器；为 ``None`` 时用 PyTorch 的全局生成器。
+
+    Returns:
+        ``(X, y)``：``X`` 形状 (n·C, 2)，float32；
+        ``y`` 形状 (n·C,)，int64，取值 0 到 C-1，按类别依次排列。
+    """
+    check_positive_int("n_per_class", n_per_class)
+    check_positive_int("n_classes", n_classes)
+    if not math.isfinite(noise) or noise < 0:
+        raise ValueError(f"noise（角度噪声的标准差）不能为负，收到 {noise!r}")
+    t = torch.linspace(0.0, 1.0, n_per_class)
+    xs, ys = [], []
+    for c in range(n_classes):
+        eps = torch.randn(n_per_class, generator=generator)
+        theta = 2 * math.pi / n_classes * (c + 2 * t) + noise * eps
+        xs.append(torch.stack([t * torch.sin(theta), t * torch.cos(theta)], 1))
+        ys.append(torch.full((n_per_class,), c, dtype=torch.long))
+    return torch.cat(xs), torch.cat(ys)
+
+
+def make_linear_model(in_features: int = 2, num_classes: int = 3) -> nn.Linear:
+    """线性分类器 o = W x + b，形状 (N, in_features) -> (N, num_classes)。"""
+    return nn.Linear(in_features, num_classes)
+
+
+def make_two_layer_net(
+    in_features: int = 2,
+    num_hiddens: int = 100,
+    num_classes: int = 3,
+    *,
+    relu: bool = True,
+) -> nn.Sequential:
+    """两层全连接网络 Linear -> ReLU -> Linear。
+
+    形状 (N, in_features) -> (N, num_hiddens) -> (N, num_classes)。
+    ``relu=False`` 时去掉中间的 ReLU，两个线性层直接相连。
+    """
+    check_positive_int("num_hiddens", num_hiddens)
+    middle = [nn.ReLU()] if relu else []
+    return nn.Sequential(
+        nn.Linear(in_features, num_hiddens),
+        *middle,
+        nn.Linear(num_hiddens, num_classes),
+    )
+
+
+def collapse_linear_layers(model: nn.Sequential) -> nn.Linear:
+    """把只含线性层的 ``nn.Sequential`` 合并成一个等价的 ``nn.Linear``。
+
+    两层时 W = W2 W1，b = W2 b1 + b2，更多层依次类推。
+    """
+    layers = list(model)
+    if not layers or not all(isinstance(m, nn.Linear) for m in layers):
+        kinds = ", ".join(type(m).__name__ for m in layers) or "空模型"
+        raise ValueError(
+            f"只能合并全部由 nn.Linear 组成的模型，这个模型含有 {kinds}"
+        )
+    weight = layers[0].weight.detach().clone()
+    bias = layers[0].bias.detach().clone()
+    for layer in layers[1:]:
+        weight = layer.weight.detach() @ weight
+        bias = layer.weight.detach() @ bias + layer.bias.detach()
+    merged = nn.Linear(weight.shape[1], weight.shape[0])
+    with torch.no_grad():
+        merged.weight.copy_(weight)
+        merged.bias.copy_(bias)
+    return merged
+
+
+@torch.no_grad()
+def predict_grid(
+    model: nn.Module, *, lim: float = 1.1, resolution: int = 300
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """在正方形 [-lim, lim]² 的网格上预测类别，用来画决策区域。
+
+    Returns:
+        ``(xx, yy, labels)``，形状都是 (resolution, resolution) 的数组。
+    """
+    if resolution < 2:
+        raise ValueError(f"resolution 至少为 2，收到 {resolution!r}")
+    axis = torch.linspace(-lim, lim, resolution)
+    yy, xx = torch.meshgrid(axis, axis, indexing="ij")
+    points = torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)
+    labels = model(points).argmax(dim=1).reshape(resolution, resolution)
+    return xx.numpy(), yy.numpy(), labels.numpy()
+
+
+def logit_plane(logits: torch.Tensor) -> torch.Tensor:
+    """把三类的 logits 投影到与 (1, 1, 1) 正交的平面，(..., 3) -> (..., 2)。
+
+    三个 logit 同加一个常数不改变预测，所以只有这个平面上的坐标有意义。
+    平面里“哪一类 logit 最大”由互成 120° 的三条射线分开。
+    """
+    if logits.shape[-1] != 3:
+        raise ValueError(
+            f"logit_plane 只适用于 3 类，logits 最后一维是 {logits.shape[-1]}"
+        )
+    basis = torch.tensor(
+        [
+            [1 / math.sqrt(2), -1 / math.sqrt(2), 0.0],
+            [1 / math.sqrt(6), 1 / math.sqrt(6), -2 / math.sqrt(6)],
+        ]
+    )
+    return logits @ basis.T
+
+
+def grid_lines(
+    lim: float = 1.0, n_lines: int = 11, n_points: int = 200
+) -> torch.Tensor:
+    """正方形 [-lim, lim]² 中的横线与竖线，形状 (2·n_lines, n_points, 2)。"""
+    if n_lines < 2 or n_points < 2:
+        raise ValueError("n_lines 与 n_points 都至少为 2")
+    ticks = torch.linspace(-lim, lim, n_lines)[:, None].expand(-1, n_points)
+    along = torch.linspace(-lim, lim, n_points).expand(n_lines, -1)
+    horizontal = torch.stack([along, ticks], dim=2)
+    vertical = torch.stack([ticks, along], dim=2)
+    return torch.cat([horizontal, vertical])
