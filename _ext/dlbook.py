@@ -6,6 +6,7 @@
 2. 中文全文搜索：确认 jieba 可用，并把书里维护的用户词典换成绝对路径，
    这样从任何工作目录运行 ``jupyter-book build`` 都能加载（相对路径找不到时 Sphinx 会悄悄忽略）。
 3. 页脚的版权年份取构建时的当年。
+4. 界面全部中文：补全主题缺失的 zh_CN 翻译（locales/），覆盖写死英文提示的组件（templates/）。
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sphinx.errors import ConfigError
 FIRST_YEAR = 2026
 HASHED_GLOBS = ("code/**/*.py", "requirements.txt", "pyproject.toml")
 USER_DICT = Path("book") / "_static" / "jieba_userdict.txt"
+HERE = Path(__file__).resolve().parent
 
 
 def code_digest(root: Path) -> str:
@@ -69,11 +71,47 @@ def _configure(app: Sphinx, config: Config) -> None:
     # 3. 版权年份
     year = _dt.date.today().year
     years = str(year) if year <= FIRST_YEAR else f"{FIRST_YEAR}–{year}"
-    config.copyright = f"{years} 《深度学习基础》作者"
+    config.copyright = years
+
+
+def _compile_catalogs(target: Path) -> Path:
+    """把 locales/ 下的 .po 编译成 gettext 需要的 .mo，放到 ``target``。"""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po in (HERE / "locales").rglob("*.po"):
+        mo = target / po.relative_to(HERE / "locales").with_suffix(".mo")
+        mo.parent.mkdir(parents=True, exist_ok=True)
+        with po.open("rb") as src, mo.open("wb") as dst:
+            write_mo(dst, read_po(src))
+    return target
+
+
+def _prefer_our_booktheme_translations(app: Sphinx) -> None:
+    """主题自带的 booktheme 翻译里有繁体用语；让我们的排在最前，主题的作为后备。"""
+    import gettext
+
+    from sphinx import locale
+
+    ours = gettext.translation(
+        "booktheme", _locale_dir(app), [app.config.language], fallback=True
+    )
+    existing = locale.translators.get(("general", "booktheme"))
+    if existing is not None:
+        ours.add_fallback(existing)
+    locale.translators[("general", "booktheme")] = ours
+
+
+def _locale_dir(app: Sphinx) -> str:
+    return str(Path(app.outdir).parent / ".locale")
 
 
 def setup(app: Sphinx) -> dict:
     app.connect("config-inited", _configure)
+    _compile_catalogs(Path(_locale_dir(app)))
+    # sphinx 域：Sphinx 与 pydata 主题缺的条目由这里补上（作为后备即可生效）
+    app.add_message_catalog("sphinx", _locale_dir(app))
+    app.connect("builder-inited", _prefer_our_booktheme_translations)
     return {
         "version": "1.0",
         "parallel_read_safe": True,

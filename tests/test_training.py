@@ -1,0 +1,96 @@
+"""dlbasics.training 与 dlbasics.utils 的测试。"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from dlbasics.training import History, accuracy, evaluate, train_classifier
+from dlbasics.utils import check_positive_int, count_parameters
+
+
+def toy_data():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(64, 2, generator=g)
+    y = (X[:, 0] > 0).long()  # 线性可分
+    return X, y
+
+
+def test_accuracy_counts_correct_argmax():
+    logits = torch.tensor([[2.0, 1.0], [0.0, 3.0], [5.0, 1.0], [0.0, 1.0]])
+    y = torch.tensor([0, 1, 1, 1])
+    assert accuracy(logits, y) == 0.75
+
+
+def test_accuracy_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="N 相同"):
+        accuracy(torch.zeros(3, 2), torch.zeros(4, dtype=torch.long))
+
+
+def test_train_classifier_records_every_step_and_learns():
+    X, y = toy_data()
+    torch.manual_seed(0)
+    model = nn.Linear(2, 2)
+    history = train_classifier(model, X, y, lr=0.1, num_steps=50)
+    assert isinstance(history, History)
+    assert len(history.losses) == len(history.accuracies) == 50
+    assert history.final_loss == history.losses[-1]
+    assert history.losses[-1] < 0.5 * history.losses[0]
+    assert evaluate(model, X, y) > 0.95
+
+
+def test_train_classifier_uses_the_given_optimizer():
+    X, y = toy_data()
+    torch.manual_seed(0)
+    a = nn.Linear(2, 2)
+    torch.manual_seed(0)
+    b = nn.Linear(2, 2)
+    train_classifier(a, X, y, lr=0.1, num_steps=3)
+    train_classifier(
+        b, X, y, lr=0.1, num_steps=3, optimizer_cls=torch.optim.SGD
+    )
+    assert not torch.allclose(a.weight, b.weight)
+    # 手算一步 SGD：w <- w - lr * grad
+    torch.manual_seed(0)
+    c = nn.Linear(2, 2)
+    w0 = c.weight.detach().clone()
+    loss = nn.functional.cross_entropy(c(X), y)
+    (grad,) = torch.autograd.grad(loss, c.weight)
+    train_classifier(c, X, y, lr=0.1, num_steps=1, optimizer_cls=torch.optim.SGD)
+    torch.testing.assert_close(c.weight.detach(), w0 - 0.1 * grad)
+
+
+@pytest.mark.parametrize(
+    ("X", "y", "kwargs", "message"),
+    [
+        (torch.zeros(4, 2), torch.zeros(5, dtype=torch.long), {}, "N 相同"),
+        (torch.zeros(4), torch.zeros(4, dtype=torch.long), {}, "N 相同"),
+        (torch.zeros(4, 2, dtype=torch.long), torch.zeros(4, dtype=torch.long),
+         {}, "浮点"),
+        (torch.zeros(4, 2), torch.zeros(4), {}, "torch.long"),
+        (torch.zeros(4, 2), torch.zeros(4, dtype=torch.long), {"lr": 0.0},
+         "lr"),
+        (torch.zeros(4, 2), torch.zeros(4, dtype=torch.long), {"lr": -1.0},
+         "lr"),
+        (torch.zeros(4, 2), torch.zeros(4, dtype=torch.long),
+         {"num_steps": 0}, "num_steps"),
+    ],
+)
+def test_train_classifier_rejects_bad_input(X, y, kwargs, message):
+    args = {"lr": 0.1, "num_steps": 2, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        train_classifier(nn.Linear(2, 2), X, y, **args)
+
+
+def test_count_parameters_skips_frozen_parameters():
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    assert count_parameters(model) == 3 * 4 + 4 + 4 * 2 + 2
+    model[0].weight.requires_grad_(False)
+    assert count_parameters(model) == 4 + 4 * 2 + 2
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True, "3"])
+def test_check_positive_int_names_the_parameter(value):
+    with pytest.raises(ValueError, match="width"):
+        check_positive_int("width", value)
