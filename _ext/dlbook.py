@@ -1,12 +1,14 @@
 """本书的本地 Sphinx 扩展：让构建可复现、不过期、在中文环境下正确。
 
-1. 执行缓存按 ``code/`` 下的源码（以及依赖清单）分目录存放：改了包里的代码，下一次构建
-   就换用新的缓存目录，依赖这个包的章节全部重新执行，不会再显示旧数字；只改正文时
-   缓存目录不变，什么也不重新执行。（jupyter-cache 自己只看代码单元格的内容。）
-2. 中文全文搜索：确认 jieba 可用，并把书里维护的用户词典换成绝对路径，
-   这样从任何工作目录运行 ``jupyter-book build`` 都能加载（相对路径找不到时 Sphinx 会悄悄忽略）。
+1. 执行缓存按 ``code/`` 下的源码（及依赖清单）分目录存放：改了包里的代码，
+   下一次构建就换用新的缓存目录，章节全部重新执行，不会再显示旧数字；
+   只改正文时缓存目录不变，什么也不重新执行。
+   （jupyter-cache 自己只看代码单元格的内容。）
+2. 中文全文搜索：确认 jieba 可用，并把用户词典换成绝对路径，
+   从任何工作目录构建都能加载（找不到词典时 Sphinx 会悄悄忽略）。
 3. 页脚的版权年份取构建时的当年。
-4. 界面全部中文：补全主题缺失的 zh_CN 翻译（locales/），覆盖写死英文提示的组件（templates/）。
+4. 界面全部中文：补全主题缺失的 zh_CN 翻译（locales/），
+   覆盖写死英文提示的主题组件（templates/）。
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def code_digest(root: Path) -> str:
-    """``root`` 下 ``HASHED_GLOBS`` 所列文件的路径与内容的 SHA-256 摘要（前 16 位）。"""
+    """``HASHED_GLOBS`` 所列文件的路径与内容的 SHA-256 摘要（前 16 位）。"""
     digest = hashlib.sha256()
     files = sorted(
         {
@@ -88,7 +90,7 @@ def _compile_catalogs(target: Path) -> Path:
 
 
 def _prefer_our_booktheme_translations(app: Sphinx) -> None:
-    """主题自带的 booktheme 翻译里有繁体用语；让我们的排在最前，主题的作为后备。"""
+    """主题自带的 booktheme 翻译有繁体用语：让我们的在前，主题的作后备。"""
     import gettext
 
     from sphinx import locale

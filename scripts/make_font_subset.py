@@ -1,14 +1,17 @@
 """生成书中图表使用的中文字体子集 code/dlbasics/fonts/NotoSansSC-Subset.otf。
 
-来源：Debian 软件包 fonts-noto-cjk（1:20220127+repack1-1）中的 NotoSansCJK-Regular.ttc，
-取其中的 "Noto Sans CJK SC" 字面，保留 GB2312 全部汉字（6763 个）、ASCII、拉丁补充、希腊字母、
-常用标点与数学符号，并改名为 "Noto Sans SC DLBasics"，以免与系统里完整的 Noto 字体重名。
-字体以 SIL Open Font License 1.1 发布（见同目录的 LICENSE-OFL.txt），允许修改后随软件再分发。
+来源：Debian 软件包 fonts-noto-cjk（1:20220127+repack1-1）中的
+NotoSansCJK-Regular.ttc，取其中的 "Noto Sans CJK SC" 字面，保留 GB2312
+全部汉字（6763 个）、ASCII、拉丁补充、希腊字母、常用标点与数学符号，
+并改名为 "Noto Sans SC DLBasics"，以免与系统里完整的 Noto 字体重名。
+字体以 SIL Open Font License 1.1 发布（见 fonts/LICENSE-OFL.txt），
+允许修改后随软件再分发。
 
 用法（只在需要重新生成字体时运行，构建与测试都不运行它）::
 
     apt-get download fonts-noto-cjk && dpkg -x fonts-noto-cjk_*.deb noto
-    python scripts/make_font_subset.py noto/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+    cp noto/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc .
+    python scripts/make_font_subset.py NotoSansCJK-Regular.ttc
 """
 
 from __future__ import annotations
@@ -97,7 +100,8 @@ def main(ttc_path: str) -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     font.save(OUT)
     print(
-        f"wrote {OUT} ({OUT.stat().st_size / 1e6:.1f} MB, {len(font.getBestCmap())} code points)"
+        f"wrote {OUT} ({OUT.stat().st_size / 1e6:.1f} MB, "
+        f"{len(font.getBestCmap())} code points)"
     )
 
 

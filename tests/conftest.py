@@ -1,4 +1,4 @@
-"""测试的公共设置：单线程 torch（与书中一致）、无界面 matplotlib、构建好的网站。"""
+"""测试的公共设置：单线程 torch（与书中一致）、Agg 后端、构建好的网站。"""
 
 from __future__ import annotations
 
@@ -27,7 +27,11 @@ def _single_thread():
 
 def jupyter_book() -> str:
     exe = Path(sys.executable).with_name("jupyter-book")
-    return str(exe) if exe.exists() else shutil.which("jupyter-book") or "jupyter-book"
+    return (
+        str(exe)
+        if exe.exists()
+        else shutil.which("jupyter-book") or "jupyter-book"
+    )
 
 
 def run_build(root: Path, *extra: str, env: dict | None = None):
@@ -44,7 +48,9 @@ def run_build(root: Path, *extra: str, env: dict | None = None):
 
 @pytest.fixture(scope="session")
 def built_site() -> Path:
-    """用 README 的构建命令构建全书（``--all``：重新读取所有页面，警告不会被增量构建藏起来）。
+    """用 README 的构建命令构建全书。
+
+    加 ``--all`` 重新读取所有页面，警告不会被增量构建藏起来。
 
     执行结果取自按代码内容分目录的缓存，所以只有代码变了才会重新执行章节。
     设置环境变量 DLBOOK_USE_EXISTING_BUILD=1 可直接使用已有的 _build/html。
@@ -53,8 +59,12 @@ def built_site() -> Path:
         return SITE
     result = run_build(ROOT, "--all")
     if result.returncode != 0:
-        reports = sorted((SITE / "reports").rglob("*.log")) if SITE.exists() else []
-        details = "\n".join(p.read_text(errors="replace")[-3000:] for p in reports)
+        reports = (
+            sorted((SITE / "reports").rglob("*.log")) if SITE.exists() else []
+        )
+        details = "\n".join(
+            p.read_text(errors="replace")[-3000:] for p in reports
+        )
         pytest.fail(
             "构建失败（jupyter-book build . -n -W --keep-going）：\n"
             + result.stdout[-4000:]

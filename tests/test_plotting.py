@@ -38,7 +38,8 @@ def test_bundled_font_is_registered_and_used():
     assert family == plotting.FONT_FAMILY
     assert mpl.rcParams["font.sans-serif"][0] == family
     path = mpl.font_manager.findfont(
-        mpl.font_manager.FontProperties(family=family), fallback_to_default=False
+        mpl.font_manager.FontProperties(family=family),
+        fallback_to_default=False,
     )
     assert Path(path).resolve() == plotting.FONT_PATH.resolve()
 
@@ -76,7 +77,7 @@ def test_plot_spiral_data_draws_one_scatter_per_class(data):
 
 def test_plot_decision_regions_uses_the_given_axes(data):
     X, y = data
-    fig, ax = plt.subplots()
+    _, ax = plt.subplots()
     out = plotting.plot_decision_regions(make_linear_model(), X, y, ax)
     assert out is ax
     assert len(ax.collections) >= 4  # 填色等高线 + 三类散点

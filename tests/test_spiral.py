@@ -1,8 +1,9 @@
-"""dlbasics.spiral 的测试：数据、模型、合并、网格预测，以及本章的准确率结论。"""
+"""dlbasics.spiral 的测试：数据、模型、合并、网格预测与本章的结论。"""
 
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import pytest
 import torch
@@ -107,10 +108,8 @@ def test_two_layer_net_rejects_zero_width():
 @pytest.mark.parametrize("depth", [1, 2, 4])
 def test_collapse_linear_layers_gives_the_same_outputs(depth):
     torch.manual_seed(0)
-    sizes = [2, 7, 5, 6, 3][: depth + 1] if depth < 4 else [2, 7, 5, 6, 3]
-    model = nn.Sequential(
-        *(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-    )
+    sizes = [2, 7, 5, 6, 3][: depth + 1]
+    model = nn.Sequential(*(nn.Linear(a, b) for a, b in pairwise(sizes)))
     merged = collapse_linear_layers(model)
     assert isinstance(merged, nn.Linear)
     assert merged.weight.shape == (sizes[-1], 2)

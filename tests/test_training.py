@@ -57,7 +57,9 @@ def test_train_classifier_uses_the_given_optimizer():
     w0 = c.weight.detach().clone()
     loss = nn.functional.cross_entropy(c(X), y)
     (grad,) = torch.autograd.grad(loss, c.weight)
-    train_classifier(c, X, y, lr=0.1, num_steps=1, optimizer_cls=torch.optim.SGD)
+    train_classifier(
+        c, X, y, lr=0.1, num_steps=1, optimizer_cls=torch.optim.SGD
+    )
     torch.testing.assert_close(c.weight.detach(), w0 - 0.1 * grad)
 
 
@@ -66,15 +68,31 @@ def test_train_classifier_uses_the_given_optimizer():
     [
         (torch.zeros(4, 2), torch.zeros(5, dtype=torch.long), {}, "N 相同"),
         (torch.zeros(4), torch.zeros(4, dtype=torch.long), {}, "N 相同"),
-        (torch.zeros(4, 2, dtype=torch.long), torch.zeros(4, dtype=torch.long),
-         {}, "浮点"),
+        (
+            torch.zeros(4, 2, dtype=torch.long),
+            torch.zeros(4, dtype=torch.long),
+            {},
+            "浮点",
+        ),
         (torch.zeros(4, 2), torch.zeros(4), {}, "torch.long"),
-        (torch.zeros(4, 2), torch.zeros(4, dtype=torch.long), {"lr": 0.0},
-         "lr"),
-        (torch.zeros(4, 2), torch.zeros(4, dtype=torch.long), {"lr": -1.0},
-         "lr"),
-        (torch.zeros(4, 2), torch.zeros(4, dtype=torch.long),
-         {"num_steps": 0}, "num_steps"),
+        (
+            torch.zeros(4, 2),
+            torch.zeros(4, dtype=torch.long),
+            {"lr": 0.0},
+            "lr",
+        ),
+        (
+            torch.zeros(4, 2),
+            torch.zeros(4, dtype=torch.long),
+            {"lr": -1.0},
+            "lr",
+        ),
+        (
+            torch.zeros(4, 2),
+            torch.zeros(4, dtype=torch.long),
+            {"num_steps": 0},
+            "num_steps",
+        ),
     ],
 )
 def test_train_classifier_rejects_bad_input(X, y, kwargs, message):

@@ -1,0 +1,325 @@
+"""全书的检查：书稿源文件（不需构建）与构建好的网站。"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from bs4 import BeautifulSoup
+
+from dlbasics.spiral import (
+    SpiralConfig,
+    collapse_linear_layers,
+    make_linear_model,
+    make_spiral,
+    make_two_layer_net,
+)
+from dlbasics.training import evaluate, train_classifier
+from dlbasics.utils import count_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "book").glob("*.md"))
+GLUE_ROLE = re.compile(r"\{glue:text\}`([^`]+)`")
+
+
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text("utf-8"))
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [chapter["file"] for chapter in part["chapters"]]
+    return files
+
+
+def visible_text(html: str) -> str:
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup(["script", "style"]):
+        tag.decompose()
+    return soup.get_text(" ")
+
+
+# ---------- 书稿源文件 ----------
+
+
+def test_every_toc_entry_has_a_source_file():
+    for name in toc_files():
+        assert (ROOT / f"{name}.md").is_file(), (
+            f"_toc.yml 列出的 {name} 不存在"
+        )
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_literalincludes_point_at_real_objects(chapter):
+    """每个 literalinclude 的文件都存在，:pyobject: 能在包里找到。"""
+    text = chapter.read_text("utf-8")
+    pattern = r"```\{literalinclude\} (\S+)\n((?::\S+:.*\n)*)"
+    for path, options in re.findall(pattern, text):
+        source = ROOT / path.lstrip("/")
+        assert source.is_file(), f"{chapter.name}: 找不到 {path}"
+        match = re.search(r":pyobject: (\S+)", options)
+        if match and source.suffix == ".py" and "code" in source.parts:
+            module = ".".join(
+                source.relative_to(ROOT / "code").with_suffix("").parts
+            )
+            obj = importlib.import_module(module)
+            for attr in match.group(1).split("."):
+                obj = getattr(obj, attr)
+            assert callable(obj)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_every_glued_key_is_defined_in_its_chapter(chapter):
+    text = chapter.read_text("utf-8")
+    used = {m.split(":")[0] for m in GLUE_ROLE.findall(text)}
+    defined = set(re.findall(r"glue\(\s*\"([^\"]+)\"", text))
+    assert used <= defined, f"未定义的 glue 键：{sorted(used - defined)}"
+
+
+def test_search_dictionary_holds_the_domain_terms():
+    words = {
+        line.split()[0]
+        for line in (ROOT / "book/_static/jieba_userdict.txt")
+        .read_text("utf-8")
+        .splitlines()
+        if line.strip()
+    }
+    assert {"反向传播", "梯度下降", "激活函数", "螺旋数据"} <= words
+
+
+# ---------- 构建好的网站 ----------
+
+
+@pytest.fixture(scope="module")
+def site(built_site) -> Path:
+    return built_site
+
+
+def page_html(site: Path, name: str) -> str:
+    return (site / f"{name}.html").read_text("utf-8")
+
+
+def test_every_toc_page_is_built(site):
+    for name in toc_files():
+        assert (site / f"{name}.html").is_file(), f"{name}.html 没有生成"
+    assert (
+        not list((site / "reports").rglob("*.log"))
+        if (site / "reports").exists()
+        else True
+    )
+
+
+@pytest.mark.parametrize("name", toc_files())
+def test_pages_are_chinese_with_no_english_ui_left(site, name):
+    html = page_html(site, name)
+    assert '<html lang="zh-CN"' in html
+    soup = BeautifulSoup(html, "html.parser")
+    leftovers = [
+        "Show code cell",
+        "Hide code cell",
+        "Search this book",
+        "Click to show",
+        "Click to hide",
+        "Copyright",
+        "Print to PDF",
+        "列印",
+        "Toggle primary",
+        "Toggle secondary",
+        "Link to this",
+        "Color mode",
+        "System Settings",
+        "Skip to main content",
+        "Back to top",
+    ]
+    texts = [visible_text(html)]
+    for el in soup.find_all(True):
+        texts += [
+            str(el.get(a))
+            for a in ("title", "aria-label", "placeholder")
+            if el.get(a)
+        ]
+    joined = "\n".join(texts)
+    assert [s for s in leftovers if s in joined] == []
+
+
+@pytest.mark.parametrize("name", toc_files())
+def test_pages_show_no_warning_traceback_or_stderr(site, name):
+    soup = BeautifulSoup(page_html(site, name), "html.parser")
+    for cell in soup.select(".tag_raises-exception"):
+        cell.decompose()  # 有意的报错可以显示
+    text = visible_text(str(soup))
+    assert not re.search(r"Glyph \d+ .{0,40}missing", text)
+    assert not re.search(r"\w+Warning:", text)
+    assert "Traceback (most recent call last)" not in text
+    assert not soup.select("div.output.stderr, .cell_output .stderr")
+
+
+def test_copyright_year_is_current(site):
+    import datetime
+
+    footer = BeautifulSoup(
+        page_html(site, "book/index"), "html.parser"
+    ).select_one("footer .footer-item, .bd-footer-content")
+    assert str(datetime.date.today().year) in footer.get_text()
+
+
+@pytest.mark.parametrize("name", toc_files())
+def test_pages_load_nothing_from_other_hosts(site, name):
+    """数学公式、字体、脚本都随网站发布，阅读时不访问任何外部服务器。"""
+    soup = BeautifulSoup(page_html(site, name), "html.parser")
+    for tag, attr in [
+        ("script", "src"),
+        ("link", "href"),
+        ("img", "src"),
+        ("iframe", "src"),
+    ]:
+        for el in soup.find_all(tag):
+            url = el.get(attr) or ""
+            if (
+                tag == "link"
+                and "stylesheet" not in (el.get("rel") or [])
+                and "preload" not in (el.get("rel") or [])
+            ):
+                continue
+            assert not re.match(r"(https?:)?//", url), (
+                f"{name} 从外部加载了 {url}"
+            )
+
+
+def test_math_renderer_is_bundled(site):
+    html = page_html(site, "book/spiral")
+    assert 'src="../_static/mathjax/tex-chtml.js' in html
+    assert (site / "_static/mathjax/tex-chtml.js").is_file()
+    assert (site / "_static/mathjax/output/chtml/fonts/woff-v2").is_dir()
+
+
+def search_index(site: Path) -> dict:
+    raw = (site / "searchindex.js").read_text("utf-8")
+    return json.loads(raw[raw.index("(") + 1 : raw.rindex(")")])
+
+
+def docs_for(mapping: dict, term: str) -> set[int]:
+    docs = mapping.get(term, [])
+    return set(docs if isinstance(docs, list) else [docs])
+
+
+def test_search_index_holds_chinese_terms_from_the_body(site):
+    """正文中的术语要成为索引词：这需要 jieba 与本书的用户词典。
+
+    Sphinx 会把出现在标题里的词只记在 titleterms 中，所以两处都查。
+    反向传播、梯度下降只出现在正文，而 jieba 的默认词典会把它们切开，
+    只有加载了用户词典才能被搜到。
+    """
+    index = search_index(site)
+    spiral = index["docnames"].index("book/spiral")
+    for term in ["反向传播", "梯度下降", "激活函数", "螺旋数据", "决策区域"]:
+        docs = docs_for(index["terms"], term) | docs_for(
+            index["titleterms"], term
+        )
+        assert spiral in docs, f"搜索索引里找不到指向螺旋数据一章的“{term}”"
+    for term in ["反向传播", "梯度下降"]:
+        assert spiral in docs_for(index["terms"], term)
+
+
+# ---------- 正文里的数字 = 包算出的数字 ----------
+
+
+def spiral_expected() -> dict[str, float]:
+    """按本章的步骤，用 dlbasics 独立重算正文引用的每个数字。"""
+    cfg = SpiralConfig()
+    g = torch.Generator
+    X, y = make_spiral(
+        cfg.n_per_class,
+        cfg.n_classes,
+        cfg.noise,
+        generator=g().manual_seed(cfg.data_seed),
+    )
+    Xt, yt = make_spiral(
+        cfg.n_per_class,
+        cfg.n_classes,
+        cfg.noise,
+        generator=g().manual_seed(cfg.test_seed),
+    )
+
+    def trained(make, **kwargs):
+        torch.manual_seed(cfg.init_seed)
+        model = make()
+        args = {"lr": cfg.lr, "num_steps": cfg.num_steps, **kwargs}
+        return model, train_classifier(model, X, y, **args)
+
+    linear, h_lin = trained(lambda: make_linear_model(2, cfg.n_classes))
+    mlp, h_mlp = trained(
+        lambda: make_two_layer_net(2, cfg.num_hiddens, cfg.n_classes)
+    )
+    no_relu, _ = trained(
+        lambda: make_two_layer_net(
+            2, cfg.num_hiddens, cfg.n_classes, relu=False
+        )
+    )
+    merged = collapse_linear_layers(no_relu)
+    with torch.no_grad():
+        max_diff = (no_relu(X) - merged(X)).abs().max().item()
+    mlp_sgd, _ = trained(
+        lambda: make_two_layer_net(2, cfg.num_hiddens, cfg.n_classes),
+        lr=cfg.nyu_sgd_lr,
+        num_steps=cfg.nyu_sgd_steps,
+        optimizer_cls=torch.optim.SGD,
+    )
+    return {
+        "n_per_class": cfg.n_per_class,
+        "n_classes": cfg.n_classes,
+        "n_total": cfg.n_per_class * cfg.n_classes,
+        "noise": cfg.noise,
+        "num_hiddens": cfg.num_hiddens,
+        "lr": cfg.lr,
+        "num_steps": cfg.num_steps,
+        "nyu_sgd_lr": cfg.nyu_sgd_lr,
+        "nyu_sgd_steps": cfg.nyu_sgd_steps,
+        "linear_params": count_parameters(linear),
+        "mlp_params": count_parameters(mlp),
+        "norelu_params": count_parameters(no_relu),
+        "linear_train_acc": evaluate(linear, X, y),
+        "linear_test_acc": evaluate(linear, Xt, yt),
+        "mlp_train_acc": evaluate(mlp, X, y),
+        "mlp_test_acc": evaluate(mlp, Xt, yt),
+        "linear_final_loss": h_lin.final_loss,
+        "linear_loss_at_half": h_lin.losses[cfg.num_steps // 2],
+        "mlp_final_loss": h_mlp.final_loss,
+        "half_steps": cfg.num_steps // 2,
+        "norelu_test_acc": evaluate(no_relu, Xt, yt),
+        "merged_test_acc": evaluate(merged, Xt, yt),
+        "collapse_max_diff": max_diff,
+        "mlp_sgd_test_acc": evaluate(mlp_sgd, Xt, yt),
+    }
+
+
+EXPECTED = {"book/spiral": spiral_expected}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_glued_numbers_on_the_page_equal_what_the_package_computes(site, name):
+    source = (ROOT / f"{name}.md").read_text("utf-8")
+    roles = GLUE_ROLE.findall(source)
+    expected = EXPECTED[name]()
+    missing = sorted({r.split(":")[0] for r in roles} - set(expected))
+    assert missing == [], f"测试没有重算这些 glue 键：{missing}"
+    soup = BeautifulSoup(page_html(site, name), "html.parser")
+    shown = [span.get_text() for span in soup.select("span.pasted-text")]
+    assert len(shown) == len(roles)
+    for role, text in zip(roles, shown, strict=True):
+        key, _, fmt = role.partition(":")
+        want = format(expected[key], fmt) if fmt else str(expected[key])
+        assert text == want, f"{key}: 页面上是 {text}，包算出 {want}"
+
+
+def test_spiral_page_has_its_figures_and_rendered_math_source(site):
+    soup = BeautifulSoup(page_html(site, "book/spiral"), "html.parser")
+    figures = soup.select("figure")
+    assert len(figures) >= 5
+    for img in soup.select(".cell_output img"):
+        assert (site / "book" / img["src"]).is_file()
+    # MathJax 的源：行内 \(...\) 与行间 \[...\] 交给浏览器中的 MathJax 渲染
+    assert soup.select("div.math") and soup.select("span.math")

@@ -1,0 +1,137 @@
+"""在无头 Chromium 中像读者一样打开网站（服务在 127.0.0.1 上）。
+
+需要 Debian 的 chromium（apt-get install chromium）；Playwright 在这里
+不能自己下载浏览器，所以通过 executable_path 使用系统的 Chromium。
+本机没有 Chromium 时跳过，但在 CI（环境变量 CI=true）里缺少它算失败。
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import quote, urlparse
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# sphinx-thebe 0.3.1 在页面里内联两次 `const THEBE_JS_URL`，
+# 浏览器会报重复声明；这是无害的上游问题
+KNOWN_CONSOLE_NOISE = ("THEBE_JS_URL",)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # 不把访问日志打到测试输出里
+        pass
+
+
+@pytest.fixture(scope="module")
+def site_url(built_site: Path):
+    handler = functools.partial(_QuietHandler, directory=str(built_site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def chromium_browser():
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI 中必须安装 chromium（apt-get install chromium）")
+        pytest.skip(
+            "没有找到 chromium；Debian 上用 apt-get install chromium 安装"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+def open_page(browser, url: str):
+    """打开页面并记录控制台错误、页面异常与所有请求。"""
+    page = browser.new_page()
+    log = {"errors": [], "requests": []}
+    page.on(
+        "console",
+        lambda m: m.type == "error" and log["errors"].append(m.text),
+    )
+    page.on("pageerror", lambda e: log["errors"].append(str(e)))
+    page.on("request", lambda r: log["requests"].append(r.url))
+    page.goto(url, wait_until="networkidle")
+    return page, log
+
+
+def test_spiral_page_loads_cleanly_and_offline(chromium_browser, site_url):
+    page, log = open_page(chromium_browser, f"{site_url}/book/spiral.html")
+    # 等 MathJax 排版完所有公式
+    page.wait_for_function(
+        "() => window.MathJax && MathJax.startup && MathJax.startup.promise"
+        " && document.querySelectorAll('mjx-container').length > 0",
+        timeout=20000,
+    )
+    page.evaluate("() => MathJax.startup.promise")
+
+    errors = [
+        e
+        for e in log["errors"]
+        if not any(n in e for n in KNOWN_CONSOLE_NOISE)
+    ]
+    assert errors == []
+
+    hosts = {
+        urlparse(u).hostname
+        for u in log["requests"]
+        if not u.startswith("data:")
+    }
+    assert hosts == {"127.0.0.1"}, (
+        f"页面访问了外部地址：{hosts - {'127.0.0.1'}}"
+    )
+
+    images = page.eval_on_selector_all(
+        "img", "els => els.map(e => [e.src, e.complete && e.naturalWidth > 0])"
+    )
+    assert len(images) >= 5
+    assert [src for src, ok in images if not ok] == []
+
+    n_math = page.locator("mjx-container").count()
+    assert n_math > 20
+    assert page.locator("mjx-merror").count() == 0  # 没有排版失败的公式
+    # 公式已被替换：正文里不应残留原始的 \( \) 或 $$ 标记
+    body_text = page.locator("article").inner_text()
+    assert "\\(" not in body_text and "$$" not in body_text
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    page.close()
+
+
+@pytest.mark.parametrize("term", ["螺旋数据", "反向传播", "梯度下降"])
+def test_search_finds_the_spiral_chapter(chromium_browser, site_url, term):
+    page, _ = open_page(
+        chromium_browser, f"{site_url}/search.html?q={quote(term)}"
+    )
+    summary = page.locator("#search-results p.search-summary")
+    summary.wait_for(timeout=20000)
+    links = page.eval_on_selector_all(
+        "#search-results ul.search li a", "els => els.map(e => e.href)"
+    )
+    assert any("book/spiral.html" in href for href in links), (
+        f"搜索“{term}”没有找到螺旋数据一章：{summary.inner_text()}"
+    )
+    page.close()
