@@ -55,10 +55,7 @@ def test_editing_code_reexecutes_and_editing_prose_does_not(tmp_path):
         ignore=shutil.ignore_patterns("__pycache__"),
     )
     shutil.copy(ROOT / "_config.yml", book / "_config.yml")
-    (book / "book/_static").mkdir(parents=True)
-    shutil.copy(
-        ROOT / "book/_static/jieba_userdict.txt", book / "book/_static/"
-    )
+    shutil.copytree(ROOT / "book/_static", book / "book/_static")
     shutil.copy(ROOT / "book/references.bib", book / "book/")
     (book / "_toc.yml").write_text(
         "format: jb-book\nroot: book/index\n", "utf-8"
