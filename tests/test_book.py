@@ -8,19 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 from bs4 import BeautifulSoup
-
-from dlbasics.spiral import (
-    SpiralConfig,
-    collapse_linear_layers,
-    make_linear_model,
-    make_spiral,
-    make_two_layer_net,
-)
-from dlbasics.training import evaluate, train_classifier
-from dlbasics.utils import count_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "book").glob("*.md"))
@@ -224,86 +213,20 @@ def test_search_index_holds_chinese_terms_from_the_body(site):
 # ---------- 正文里的数字 = 包算出的数字 ----------
 
 
-def spiral_expected() -> dict[str, float]:
-    """按本章的步骤，用 dlbasics 独立重算正文引用的每个数字。"""
-    cfg = SpiralConfig()
-    g = torch.Generator
-    X, y = make_spiral(
-        cfg.n_per_class,
-        cfg.n_classes,
-        cfg.noise,
-        generator=g().manual_seed(cfg.data_seed),
-    )
-    Xt, yt = make_spiral(
-        cfg.n_per_class,
-        cfg.n_classes,
-        cfg.noise,
-        generator=g().manual_seed(cfg.test_seed),
-    )
-
-    def trained(make, **kwargs):
-        torch.manual_seed(cfg.init_seed)
-        model = make()
-        args = {"lr": cfg.lr, "num_steps": cfg.num_steps, **kwargs}
-        return model, train_classifier(model, X, y, **args)
-
-    linear, h_lin = trained(lambda: make_linear_model(2, cfg.n_classes))
-    mlp, h_mlp = trained(
-        lambda: make_two_layer_net(2, cfg.num_hiddens, cfg.n_classes)
-    )
-    no_relu, _ = trained(
-        lambda: make_two_layer_net(
-            2, cfg.num_hiddens, cfg.n_classes, relu=False
-        )
-    )
-    merged = collapse_linear_layers(no_relu)
-    with torch.no_grad():
-        max_diff = (no_relu(X) - merged(X)).abs().max().item()
-    mlp_sgd, _ = trained(
-        lambda: make_two_layer_net(2, cfg.num_hiddens, cfg.n_classes),
-        lr=cfg.nyu_sgd_lr,
-        num_steps=cfg.nyu_sgd_steps,
-        optimizer_cls=torch.optim.SGD,
-    )
-    return {
-        "n_per_class": cfg.n_per_class,
-        "n_classes": cfg.n_classes,
-        "n_total": cfg.n_per_class * cfg.n_classes,
-        "noise": cfg.noise,
-        "num_hiddens": cfg.num_hiddens,
-        "lr": cfg.lr,
-        "num_steps": cfg.num_steps,
-        "nyu_sgd_lr": cfg.nyu_sgd_lr,
-        "nyu_sgd_steps": cfg.nyu_sgd_steps,
-        "linear_params": count_parameters(linear),
-        "mlp_params": count_parameters(mlp),
-        "norelu_params": count_parameters(no_relu),
-        "linear_train_acc": evaluate(linear, X, y),
-        "linear_test_acc": evaluate(linear, Xt, yt),
-        "mlp_train_acc": evaluate(mlp, X, y),
-        "mlp_test_acc": evaluate(mlp, Xt, yt),
-        "linear_final_loss": h_lin.final_loss,
-        "linear_loss_at_half": h_lin.losses[cfg.num_steps // 2],
-        "mlp_final_loss": h_mlp.final_loss,
-        "half_steps": cfg.num_steps // 2,
-        "norelu_test_acc": evaluate(no_relu, Xt, yt),
-        "merged_test_acc": evaluate(merged, Xt, yt),
-        "collapse_max_diff": max_diff,
-        "mlp_sgd_test_acc": evaluate(mlp_sgd, Xt, yt),
-    }
+def chapters_with_glue() -> list[str]:
+    return [p.stem for p in CHAPTERS if GLUE_ROLE.search(p.read_text("utf-8"))]
 
 
-EXPECTED = {"book/spiral": spiral_expected}
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_glued_numbers_on_the_page_equal_what_the_package_computes(site, name):
-    source = (ROOT / f"{name}.md").read_text("utf-8")
+@pytest.mark.parametrize("stem", chapters_with_glue())
+def test_glued_numbers_on_the_page_equal_what_the_package_computes(site, stem):
+    """每章的 tests/test_<章>.py 提供 book_numbers()：用 dlbasics 独立重算正文
+    引用的每个数字。页面上的数字必须逐个等于它们（按正文里的格式）。"""
+    source = (ROOT / f"book/{stem}.md").read_text("utf-8")
     roles = GLUE_ROLE.findall(source)
-    expected = EXPECTED[name]()
+    expected = importlib.import_module(f"test_{stem}").book_numbers()
     missing = sorted({r.split(":")[0] for r in roles} - set(expected))
     assert missing == [], f"测试没有重算这些 glue 键：{missing}"
-    soup = BeautifulSoup(page_html(site, name), "html.parser")
+    soup = BeautifulSoup(page_html(site, f"book/{stem}"), "html.parser")
     shown = [span.get_text() for span in soup.select("span.pasted-text")]
     assert len(shown) == len(roles)
     for role, text in zip(roles, shown, strict=True):

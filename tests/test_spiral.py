@@ -222,3 +222,75 @@ def test_training_is_reproducible(chapter_results):
     )
     _, history = train(lambda: make_linear_model(2, cfg.n_classes), cfg, X, y)
     assert history.losses == chapter_results["linear"][1].losses
+
+
+# ---------- 正文中的数字（tests/test_book.py 与页面比对） ----------
+
+
+def book_numbers() -> dict[str, float]:
+    """按本章的步骤，用 dlbasics 独立重算正文引用的每个数字。"""
+    cfg = SpiralConfig()
+    g = torch.Generator
+    X, y = make_spiral(
+        cfg.n_per_class,
+        cfg.n_classes,
+        cfg.noise,
+        generator=g().manual_seed(cfg.data_seed),
+    )
+    Xt, yt = make_spiral(
+        cfg.n_per_class,
+        cfg.n_classes,
+        cfg.noise,
+        generator=g().manual_seed(cfg.test_seed),
+    )
+
+    def trained(make, **kwargs):
+        torch.manual_seed(cfg.init_seed)
+        model = make()
+        args = {"lr": cfg.lr, "num_steps": cfg.num_steps, **kwargs}
+        return model, train_classifier(model, X, y, **args)
+
+    linear, h_lin = trained(lambda: make_linear_model(2, cfg.n_classes))
+    mlp, h_mlp = trained(
+        lambda: make_two_layer_net(2, cfg.num_hiddens, cfg.n_classes)
+    )
+    no_relu, _ = trained(
+        lambda: make_two_layer_net(
+            2, cfg.num_hiddens, cfg.n_classes, relu=False
+        )
+    )
+    merged = collapse_linear_layers(no_relu)
+    with torch.no_grad():
+        max_diff = (no_relu(X) - merged(X)).abs().max().item()
+    mlp_sgd, _ = trained(
+        lambda: make_two_layer_net(2, cfg.num_hiddens, cfg.n_classes),
+        lr=cfg.nyu_sgd_lr,
+        num_steps=cfg.nyu_sgd_steps,
+        optimizer_cls=torch.optim.SGD,
+    )
+    return {
+        "n_per_class": cfg.n_per_class,
+        "n_classes": cfg.n_classes,
+        "n_total": cfg.n_per_class * cfg.n_classes,
+        "noise": cfg.noise,
+        "num_hiddens": cfg.num_hiddens,
+        "lr": cfg.lr,
+        "num_steps": cfg.num_steps,
+        "nyu_sgd_lr": cfg.nyu_sgd_lr,
+        "nyu_sgd_steps": cfg.nyu_sgd_steps,
+        "linear_params": count_parameters(linear),
+        "mlp_params": count_parameters(mlp),
+        "norelu_params": count_parameters(no_relu),
+        "linear_train_acc": evaluate(linear, X, y),
+        "linear_test_acc": evaluate(linear, Xt, yt),
+        "mlp_train_acc": evaluate(mlp, X, y),
+        "mlp_test_acc": evaluate(mlp, Xt, yt),
+        "linear_final_loss": h_lin.final_loss,
+        "linear_loss_at_half": h_lin.losses[cfg.num_steps // 2],
+        "mlp_final_loss": h_mlp.final_loss,
+        "half_steps": cfg.num_steps // 2,
+        "norelu_test_acc": evaluate(no_relu, Xt, yt),
+        "merged_test_acc": evaluate(merged, Xt, yt),
+        "collapse_max_diff": max_diff,
+        "mlp_sgd_test_acc": evaluate(mlp_sgd, Xt, yt),
+    }

@@ -16,9 +16,11 @@ import torch
 from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
+from matplotlib.patches import Rectangle
 from torch import nn
 
 from dlbasics.spiral import grid_lines, logit_plane, predict_grid
+from dlbasics.tensors import broadcast_shape, normal_pdf
 from dlbasics.training import History
 
 FONT_PATH = Path(__file__).with_name("fonts") / "NotoSansSC-Subset.otf"
@@ -187,4 +189,82 @@ def plot_logit_plane(
     ax.set_aspect("equal")
     ax.set_xlabel("logit 平面坐标 1")
     ax.set_ylabel("logit 平面坐标 2")
+    return ax
+
+
+def plot_histogram_with_density(
+    sample: torch.Tensor, bins: int, ax: Axes | None = None
+) -> Axes:
+    """样本的密度直方图（面积和为 1），叠加标准正态分布的密度曲线。"""
+    ax = _new_axes(ax)
+    values = sample.detach().cpu().numpy()
+    ax.hist(
+        values,
+        bins=bins,
+        density=True,
+        color=CLASS_COLORS[0],
+        alpha=0.6,
+        label=f"{len(values)} 个样本的直方图",
+    )
+    grid = torch.linspace(
+        float(values.min()) - 0.5, float(values.max()) + 0.5, 400
+    )
+    ax.plot(
+        grid.numpy(),
+        normal_pdf(grid).numpy(),
+        color=CLASS_COLORS[1],
+        label="N(0, 1) 的密度",
+    )
+    ax.set_xlabel("$x$")
+    ax.set_ylabel("概率密度")
+    ax.legend()
+    return ax
+
+
+def plot_broadcast(
+    shape_a: tuple[int, int], shape_b: tuple[int, int], ax: Axes | None = None
+) -> Axes:
+    """画出两个二维形状广播成结果形状的过程：实格是原有元素，虚格是复制出来的。"""
+    out = broadcast_shape(shape_a, shape_b)
+    ax = _new_axes(ax)
+    x0 = 0.0
+    panels = [(shape_a, "a"), (shape_b, "b"), (out, "结果")]
+    for k, (shape, name) in enumerate(panels):
+        rows, cols = out
+        for i in range(rows):
+            for j in range(cols):
+                real = k == 2 or (i < shape[0] and j < shape[1])
+                ax.add_patch(
+                    Rectangle(
+                        (x0 + j, -i - 1),
+                        1,
+                        1,
+                        facecolor=CLASS_COLORS[k] if real else "white",
+                        edgecolor=CLASS_COLORS[k],
+                        alpha=0.8 if real else 1.0,
+                        linestyle="-" if real else "--",
+                        linewidth=1.2,
+                    )
+                )
+        ax.text(
+            x0 + cols / 2,
+            0.4,
+            f"{name} {tuple(shape)}",
+            ha="center",
+            va="bottom",
+        )
+        if k < 2:
+            ax.text(
+                x0 + cols + 0.6,
+                -rows / 2,
+                "+" if k == 0 else "=",
+                ha="center",
+                va="center",
+                fontsize=16,
+            )
+        x0 += cols + 1.2
+    ax.set_xlim(-0.2, x0 - 1.0)
+    ax.set_ylim(-out[0] - 0.3, 1.2)
+    ax.set_aspect("equal")
+    ax.axis("off")
     return ax

@@ -1,0 +1,90 @@
+"""张量的基本性质、广播规则与几个可以验证的数值事实。对应章节：book/tensors.md"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class HistogramDemo:
+    """直方图示例的设置：从 N(0, 1) 抽 n 个样本，分成 bins 个区间。"""
+
+    n: int = 1000
+    bins: int = 100
+    seed: int = 0
+
+
+def describe(x: torch.Tensor) -> dict[str, object]:
+    """张量最常用的几个属性：形状、阶数、元素个数、数据类型、所在设备。"""
+    return {
+        "shape": tuple(x.shape),
+        "ndim": x.ndim,
+        "numel": x.numel(),
+        "dtype": x.dtype,
+        "device": str(x.device),
+    }
+
+
+def broadcast_shape(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...]:
+    """按广播规则求两个形状的结果形状；不能广播时抛出 ``ValueError``。
+
+    规则：把两个形状右对齐，短的在左边补 1；逐维比较，两个长度相等、
+    或其中一个是 1 时可以广播，结果取较大者；否则不能广播。
+    """
+    ndim = max(len(a), len(b))
+    a = (1,) * (ndim - len(a)) + tuple(a)
+    b = (1,) * (ndim - len(b)) + tuple(b)
+    out = []
+    for i, (m, n) in enumerate(zip(a, b, strict=True)):
+        if m != n and 1 not in (m, n):
+            raise ValueError(
+                f"形状 {a} 与 {b} 在第 {i} 维（右对齐后）长度为 {m} 与 {n}，"
+                "既不相等也没有一个是 1，不能广播"
+            )
+        out.append(max(m, n))
+    return tuple(out)
+
+
+def svd_reconstruction_error(A: torch.Tensor) -> float:
+    """奇异值分解 A = U diag(S) V^T 重建 A 的最大绝对误差。"""
+    if A.ndim != 2:
+        raise ValueError(
+            f"A 必须是矩阵（二阶张量），收到形状 {tuple(A.shape)}"
+        )
+    U, S, Vh = torch.linalg.svd(A, full_matrices=False)
+    return (U @ torch.diag(S) @ Vh - A).abs().max().item()
+
+
+def sample_mean_var(x: torch.Tensor) -> tuple[float, float]:
+    """样本均值与（无偏）样本方差 s² = Σ(x - x̄)² / (n - 1)。"""
+    if x.numel() < 2:
+        raise ValueError("至少需要 2 个样本才能估计方差")
+    return x.mean().item(), x.var(unbiased=True).item()
+
+
+def normal_pdf(
+    x: torch.Tensor, mean: float = 0.0, std: float = 1.0
+) -> torch.Tensor:
+    """正态分布 N(mean, std²) 的概率密度 exp(-(x-μ)²/(2σ²)) / (σ√(2π))。"""
+    if not std > 0:
+        raise ValueError(f"标准差 std 必须为正，收到 {std!r}")
+    z = (x - mean) / std
+    return torch.exp(-0.5 * z**2) / (std * math.sqrt(2 * math.pi))
+
+
+def central_difference(
+    f: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    h: float = 1e-3,
+) -> torch.Tensor:
+    """逐元素函数 f 在 x 处导数的数值近似 (f(x + h) - f(x - h)) / (2h)。
+
+    误差是 O(h²) 量级；用 float64 计算可以让 h 取得更小而不被舍入误差淹没。
+    """
+    if not h > 0:
+        raise ValueError(f"步长 h 必须为正，收到 {h!r}")
+    return (f(x + h) - f(x - h)) / (2 * h)
