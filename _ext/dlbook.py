@@ -8,7 +8,7 @@
    从任何工作目录构建都能加载（找不到词典时 Sphinx 会悄悄忽略）。
 3. 页脚的版权年份取构建时的当年。
 4. 界面全部中文：补全主题缺失的 zh_CN 翻译（locales/），
-   覆盖写死英文提示的主题组件（templates/）。
+   覆盖写死英文提示的主题组件（templates/）与 myst-nb 的折叠按钮。
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ FIRST_YEAR = 2026
 HASHED_GLOBS = ("code/**/*.py", "requirements.txt", "pyproject.toml")
 USER_DICT = Path("book") / "_static" / "jieba_userdict.txt"
 HERE = Path(__file__).resolve().parent
+ENGLISH_TOGGLE_LABEL = 'aria-label="Toggle hidden content"'
 
 
 def code_digest(root: Path) -> str:
@@ -104,12 +105,35 @@ def _prefer_our_booktheme_translations(app: Sphinx) -> None:
     locale.translators[("general", "booktheme")] = ours
 
 
+def _chinese_hidden_cell_label(app: Sphinx, config: Config) -> None:
+    """myst-nb 给折叠的代码单元格写死了英文的 aria-label，换成中文。
+
+    在 config-inited 时注册：此时 myst-nb 已注册过这个节点，用 override 覆盖。
+    """
+    from myst_nb import sphinx_ as mystnb_sphinx
+
+    def visit(self, node) -> None:
+        start = len(self.body)
+        mystnb_sphinx.visit_HideCellInput(self, node)
+        self.body[start:] = [
+            part.replace(ENGLISH_TOGGLE_LABEL, 'aria-label="展开或折叠"')
+            for part in self.body[start:]
+        ]
+
+    app.add_node(
+        mystnb_sphinx.HideCodeCellNode,
+        override=True,
+        html=(visit, mystnb_sphinx.depart_HideCellInput),
+    )
+
+
 def _locale_dir(app: Sphinx) -> str:
     return str(Path(app.outdir).parent / ".locale")
 
 
 def setup(app: Sphinx) -> dict:
     app.connect("config-inited", _configure)
+    app.connect("config-inited", _chinese_hidden_cell_label)
     _compile_catalogs(Path(_locale_dir(app)))
     # sphinx 域：Sphinx 与 pydata 主题缺的条目由这里补上（作为后备即可生效）
     app.add_message_catalog("sphinx", _locale_dir(app))

@@ -118,6 +118,9 @@ def test_pages_are_chinese_with_no_english_ui_left(site, name):
         "Color mode",
         "System Settings",
         "Skip to main content",
+        "Toggle hidden content",
+        "显示source",
+        "显示outputs",
         "Back to top",
     ]
     texts = [visible_text(html)]

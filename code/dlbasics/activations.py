@@ -1,0 +1,175 @@
+"""激活函数、它们的导数，以及梯度消失与爆炸的实验。对应章节：book/activations.md"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from itertools import pairwise
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dlbasics.utils import check_positive_int
+
+LEAKY_SLOPE = 0.01  # Leaky ReLU 在负半轴的斜率（PyTorch 的默认值）
+
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "relu": F.relu,
+    "leaky_relu": lambda x: F.leaky_relu(x, LEAKY_SLOPE),
+    "gelu": F.gelu,
+}
+
+
+def _check_name(name: str) -> None:
+    if name not in ACTIVATIONS:
+        choices = "、".join(ACTIVATIONS)
+        raise ValueError(f"未知的激活函数 {name!r}，可选：{choices}")
+
+
+def derivative(name: str, x: torch.Tensor) -> torch.Tensor:
+    """激活函数导数的解析式（逐元素）。
+
+    sigmoid: σ(x)(1 - σ(x))；tanh: 1 - tanh²(x)；
+    relu: x > 0 时为 1，否则为 0（在 0 处取 0，与 PyTorch 一致）；
+    leaky_relu: x > 0 时为 1，否则为斜率；
+    gelu: Φ(x) + x φ(x)，Φ、φ 是标准正态分布的分布函数与密度。
+    """
+    _check_name(name)
+    if name == "sigmoid":
+        s = torch.sigmoid(x)
+        return s * (1 - s)
+    if name == "tanh":
+        return 1 - torch.tanh(x) ** 2
+    if name == "relu":
+        return (x > 0).to(x.dtype)
+    if name == "leaky_relu":
+        slope = torch.full_like(x, LEAKY_SLOPE)
+        return torch.where(x > 0, torch.ones_like(x), slope)
+    cdf = 0.5 * (1 + torch.erf(x / math.sqrt(2)))
+    pdf = torch.exp(-0.5 * x**2) / math.sqrt(2 * math.pi)
+    return cdf + x * pdf
+
+
+def autograd_derivative(
+    fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
+) -> torch.Tensor:
+    """用自动求导算逐元素函数 fn 在每个 x 处的导数。"""
+    x = x.detach().clone().requires_grad_(True)
+    fn(x).sum().backward()  # 各元素互不影响，求和后的梯度就是逐点导数
+    return x.grad
+
+
+class DeepMLP(nn.Module):
+    """depth 个宽度相同的隐藏层，再接一个线性输出层。
+
+    每个隐藏层计算 h ← act(W h + b)；``residual=True`` 时改为
+    h ← h + act(W h + b)（第一层除外，因为输入维度不同）。
+    """
+
+    def __init__(
+        self,
+        depth: int,
+        width: int,
+        *,
+        activation: str = "relu",
+        in_features: int = 2,
+        out_features: int = 3,
+        residual: bool = False,
+    ):
+        super().__init__()
+        check_positive_int("depth", depth)
+        check_positive_int("width", width)
+        _check_name(activation)
+        sizes = [in_features] + [width] * depth
+        self.hidden = nn.ModuleList(
+            nn.Linear(a, b) for a, b in pairwise(sizes)
+        )
+        self.output = nn.Linear(width, out_features)
+        self.activation = activation
+        self.residual = residual
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        act = ACTIVATIONS[self.activation]
+        for i, layer in enumerate(self.hidden):
+            h = act(layer(x))
+            x = x + h if self.residual and i > 0 else h
+        return self.output(x)
+
+
+def init_weights(
+    model: DeepMLP,
+    scheme: str,
+    *,
+    generator: torch.Generator,
+    gain: float = 1.0,
+) -> DeepMLP:
+    """按指定方案重新初始化所有线性层的权重，偏置置 0，原地修改并返回模型。
+
+    - ``"default"``：PyTorch 的默认方案 U(-1/√n, 1/√n)，方差 1/(3n)；
+    - ``"xavier"``：N(0, 2/(n_in + n_out))，Glorot 与 Bengio（2010）；
+    - ``"he"``：N(0, 2/n_in)，He 等（2015），为 ReLU 设计。
+
+    n 是该层的输入维度（fan_in）。``gain`` 把标准差（或区间）再乘一个倍数，
+    用来制造不稳定的初始化。
+    """
+    layers = [*model.hidden, model.output]
+    for layer in layers:
+        fan_out, fan_in = layer.weight.shape
+        if scheme == "default":
+            bound = gain / math.sqrt(fan_in)
+            nn.init.uniform_(layer.weight, -bound, bound, generator=generator)
+        elif scheme == "xavier":
+            std = gain * math.sqrt(2 / (fan_in + fan_out))
+            nn.init.normal_(layer.weight, 0.0, std, generator=generator)
+        elif scheme == "he":
+            std = gain * math.sqrt(2 / fan_in)
+            nn.init.normal_(layer.weight, 0.0, std, generator=generator)
+        else:
+            raise ValueError(
+                f"未知的初始化方案 {scheme!r}，可选 default、xavier、he"
+            )
+        nn.init.zeros_(layer.bias)
+    return model
+
+
+def layer_grad_norms(
+    model: DeepMLP, X: torch.Tensor, y: torch.Tensor
+) -> list[float]:
+    """一次前向与反向传播后，每个隐藏层权重梯度的范数（第 1 个最靠近输入）。"""
+    model.zero_grad()
+    F.cross_entropy(model(X), y).backward()
+    return [layer.weight.grad.norm().item() for layer in model.hidden]
+
+
+def matrix_product_norms(
+    num_matrices: int,
+    size: int = 4,
+    std: float = 1.0,
+    *,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """连乘 num_matrices 个元素服从 N(0, std²) 的 size×size 随机矩阵。
+
+    从一个随机矩阵 M 出发，每步 M ← M @ N（N 是新的随机矩阵），
+    返回每一步之后 M 的 Frobenius 范数，形状 (num_matrices + 1,)。
+    用 float64 计算：在 float32 里，矩阵元素还没溢出，
+    求范数时的平方和就先溢出成 inf 了。
+    """
+    check_positive_int("num_matrices", num_matrices)
+    if not std > 0:
+        raise ValueError(f"std 必须为正，收到 {std!r}")
+
+    def draw():
+        return torch.normal(
+            0.0, std, (size, size), generator=generator, dtype=torch.float64
+        )
+
+    M = draw()
+    norms = [M.norm()]
+    for _ in range(num_matrices):
+        M = M @ draw()
+        norms.append(M.norm())
+    return torch.stack(norms)

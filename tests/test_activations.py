@@ -1,0 +1,266 @@
+"""dlbasics.activations 的测试：导数、深层网络的梯度、矩阵连乘、梯度裁剪。"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from dlbasics.activations import (
+    ACTIVATIONS,
+    LEAKY_SLOPE,
+    DeepMLP,
+    autograd_derivative,
+    derivative,
+    init_weights,
+    layer_grad_norms,
+    matrix_product_norms,
+)
+from dlbasics.spiral import collapse_linear_layers, make_spiral
+
+X_GRID = torch.arange(-400, 401, dtype=torch.float64) / 100  # 恰好含 0
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_closed_form_derivative_matches_autograd(name):
+    auto = autograd_derivative(ACTIVATIONS[name], X_GRID)
+    torch.testing.assert_close(
+        derivative(name, X_GRID), auto, atol=1e-12, rtol=0
+    )
+
+
+def test_sigmoid_derivative_peaks_at_a_quarter_at_zero():
+    d = derivative("sigmoid", X_GRID)
+    assert d.max().item() == pytest.approx(0.25)
+    assert X_GRID[d.argmax()].item() == 0.0
+
+
+def test_relu_family_derivatives_on_both_sides():
+    x = torch.tensor([-2.0, 0.0, 3.0])
+    assert derivative("relu", x).tolist() == [0.0, 0.0, 1.0]
+    assert derivative("leaky_relu", x).tolist() == pytest.approx(
+        [LEAKY_SLOPE, LEAKY_SLOPE, 1.0]
+    )
+
+
+def test_unknown_activation_is_rejected():
+    with pytest.raises(ValueError, match="未知的激活函数"):
+        derivative("swish", X_GRID)
+    with pytest.raises(ValueError, match="未知的激活函数"):
+        DeepMLP(2, 4, activation="swish")
+
+
+def test_deep_mlp_shapes_and_residual_path():
+    x = torch.randn(5, 2, generator=gen(0))
+    for residual in (False, True):
+        model = DeepMLP(4, 8, activation="tanh", residual=residual)
+        assert model(x).shape == (5, 3)
+        assert len(model.hidden) == 4
+    with pytest.raises(ValueError, match="depth"):
+        DeepMLP(0, 8)
+    with pytest.raises(ValueError, match="width"):
+        DeepMLP(3, 0)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "expected_var"),
+    [
+        ("default", lambda n_in, n_out: 1 / (3 * n_in)),
+        ("xavier", lambda n_in, n_out: 2 / (n_in + n_out)),
+        ("he", lambda n_in, n_out: 2 / n_in),
+    ],
+)
+def test_init_weights_gives_the_documented_variance(scheme, expected_var):
+    model = DeepMLP(2, 400, in_features=300)
+    init_weights(model, scheme, generator=gen(0))
+    w = model.hidden[1].weight  # 400 × 400
+    assert w.var().item() == pytest.approx(expected_var(400, 400), rel=0.03)
+    assert all((layer.bias == 0).all() for layer in model.hidden)
+    with pytest.raises(ValueError, match="初始化方案"):
+        init_weights(model, "orthogonal", generator=gen(0))
+
+
+def test_init_weights_is_reproducible_with_a_generator():
+    a = init_weights(DeepMLP(3, 16), "he", generator=gen(5))
+    b = init_weights(DeepMLP(3, 16), "he", generator=gen(5))
+    assert all(
+        torch.equal(p, q)
+        for p, q in zip(a.parameters(), b.parameters(), strict=True)
+    )
+
+
+@pytest.fixture(scope="module")
+def spiral_batch():
+    return make_spiral(100, 3, 0.2, generator=gen(12345))
+
+
+def grad_ratio(act, scheme, data, residual=False):
+    model = DeepMLP(20, 64, activation=act, residual=residual)
+    init_weights(model, scheme, generator=gen(0))
+    norms = layer_grad_norms(model, *data)
+    assert len(norms) == 20
+    return norms[0] / norms[-1], norms
+
+
+def test_sigmoid_gradients_vanish_where_relu_with_he_init_does_not(
+    spiral_batch,
+):
+    sigmoid_ratio, _ = grad_ratio("sigmoid", "default", spiral_batch)
+    relu_ratio, relu_norms = grad_ratio("relu", "he", spiral_batch)
+    assert sigmoid_ratio < 1e-10
+    assert relu_ratio > 1e-2
+    assert min(relu_norms) > 1e-3
+
+
+def test_relu_alone_does_not_save_a_badly_scaled_network(spiral_batch):
+    _, norms = grad_ratio("relu", "default", spiral_batch)
+    assert max(norms) < 1e-6
+
+
+def test_residual_connections_restore_the_gradient(spiral_batch):
+    plain, _ = grad_ratio("sigmoid", "default", spiral_batch)
+    residual, _ = grad_ratio("sigmoid", "default", spiral_batch, residual=True)
+    assert residual > 1e6 * plain
+
+
+def test_product_of_standard_gaussian_matrices_explodes():
+    finals = [
+        matrix_product_norms(100, 4, 1.0, generator=gen(s))[-1].item()
+        for s in range(10)
+    ]
+    assert min(finals) > 1e15
+    norms = matrix_product_norms(100, 4, 1.0, generator=gen(0))
+    assert norms.shape == (101,) and norms.dtype == torch.float64
+    assert torch.isfinite(norms).all()
+
+
+def test_xavier_scaled_product_does_not_explode_but_drifts_down():
+    finals = torch.tensor(
+        [
+            matrix_product_norms(100, 4, 0.5, generator=gen(s))[-1].item()
+            for s in range(20)
+        ]
+    )
+    assert finals.max() < 1.0
+    assert finals.median() < 1e-3
+
+
+def test_matrix_product_is_reproducible_and_validates_input():
+    a = matrix_product_norms(10, generator=gen(3))
+    b = matrix_product_norms(10, generator=gen(3))
+    assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="std"):
+        matrix_product_norms(10, std=0.0, generator=gen(0))
+    with pytest.raises(ValueError, match="num_matrices"):
+        matrix_product_norms(0, generator=gen(0))
+
+
+def test_clipping_bounds_the_total_gradient_norm(spiral_batch):
+    model = DeepMLP(20, 64, activation="relu")
+    init_weights(model, "he", generator=gen(0), gain=2.0)
+    layer_grad_norms(model, *spiral_batch)
+    before = nn.utils.clip_grad_norm_(model.parameters(), 1.0).item()
+    after = torch.cat([p.grad.flatten() for p in model.parameters()]).norm()
+    assert before > 1e3  # 确实爆炸了
+    assert after.item() == pytest.approx(1.0, rel=1e-4)
+
+
+# ---------- 正文中的数字（tests/test_book.py 与页面比对） ----------
+
+
+def book_numbers() -> dict[str, float]:
+    """按 book/activations.md 的步骤独立重算正文引用的每个数字。"""
+    out: dict[str, float] = {}
+    torch.manual_seed(0)
+    stack = nn.Sequential(
+        nn.Linear(2, 16), nn.Linear(16, 16), nn.Linear(16, 3)
+    )
+    merged = collapse_linear_layers(stack)
+    X_demo = torch.randn(1000, 2, generator=gen(1))
+    with torch.no_grad():
+        out["collapse_diff"] = (
+            (stack(X_demo) - merged(X_demo)).abs().max().item()
+        )
+    out["collapse_layers"] = len(stack)
+
+    out["act_max_err"] = max(
+        (autograd_derivative(fn, X_GRID) - derivative(name, X_GRID))
+        .abs()
+        .max()
+        .item()
+        for name, fn in ACTIVATIONS.items()
+    )
+    out["gelu_min"] = ACTIVATIONS["gelu"](X_GRID).min().item()
+    out["leaky_slope"] = LEAKY_SLOPE
+    sig = autograd_derivative(torch.sigmoid, X_GRID)
+    out["sigmoid_grad_max"] = sig.max().item()
+    out["sigmoid_grad_argmax"] = X_GRID[sig.argmax()].item()
+
+    depth, width = 20, 64
+    data = make_spiral(100, 3, 0.2, generator=gen(12345))
+    norms = {}
+    for key, (act, scheme, residual) in {
+        "sigmoid": ("sigmoid", "default", False),
+        "relu_default": ("relu", "default", False),
+        "relu_he": ("relu", "he", False),
+        "tanh": ("tanh", "xavier", False),
+        "residual": ("sigmoid", "default", True),
+    }.items():
+        model = DeepMLP(depth, width, activation=act, residual=residual)
+        init_weights(model, scheme, generator=gen(0))
+        norms[key] = layer_grad_norms(model, *data)
+    ratio = {k: v[0] / v[-1] for k, v in norms.items()}
+    out |= {
+        "deep_depth": depth,
+        "deep_width": width,
+        "ratio_sigmoid": ratio["sigmoid"],
+        "ratio_relu_he": ratio["relu_he"],
+        "ratio_tanh": ratio["tanh"],
+        "ratio_residual": ratio["residual"],
+        "relu_default_max": max(norms["relu_default"]),
+        "relu_he_min": min(norms["relu_he"]),
+        "residual_orders": math.log10(ratio["residual"] / ratio["sigmoid"]),
+    }
+
+    n_mat, size, n_seeds = 100, 4, 20
+
+    def runs(std):
+        return torch.stack(
+            [
+                matrix_product_norms(n_mat, size, std, generator=gen(s))
+                for s in range(n_seeds)
+            ]
+        )
+
+    std1, xavier, he = runs(1.0), runs(1 / 2), runs(1 / math.sqrt(2))
+    slope = (xavier[:, -1].log() - xavier[:, 0].log()).mean() / n_mat
+    out |= {
+        "mp_n": n_mat,
+        "mp_seeds": n_seeds,
+        "mp_size": size,
+        "mp_std1_median": std1[:, -1].median().item(),
+        "mp_std1_min": std1[:, -1].min().item(),
+        "mp_xavier_median": xavier[:, -1].median().item(),
+        "mp_xavier_min": xavier[:, -1].min().item(),
+        "mp_xavier_max": xavier[:, -1].max().item(),
+        "mp_he_median": he[:, -1].median().item(),
+        "mp_xavier_factor": math.exp(slope.item()),
+    }
+
+    model = DeepMLP(depth, width, activation="relu")
+    init_weights(model, "he", generator=gen(0), gain=2.0)
+    layer_grad_norms(model, *data)
+    out["clip_max_norm"] = 1.0
+    out["clip_before"] = nn.utils.clip_grad_norm_(
+        model.parameters(), 1.0
+    ).item()
+    out["clip_after"] = (
+        torch.cat([p.grad.flatten() for p in model.parameters()]).norm().item()
+    )
+    return out
