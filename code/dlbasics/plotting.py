@@ -16,7 +16,7 @@ import torch
 from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
-from matplotlib.patches import Rectangle
+from matplotlib.patches import FancyBboxPatch, Rectangle
 from torch import nn
 
 from dlbasics.spiral import grid_lines, logit_plane, predict_grid
@@ -266,5 +266,43 @@ def plot_broadcast(
     ax.set_xlim(-0.2, x0 - 1.0)
     ax.set_ylim(-out[0] - 0.3, 1.2)
     ax.set_aspect("equal")
+    ax.axis("off")
+    return ax
+
+
+def plot_architecture(
+    blocks: list[tuple[str, str]],
+    ax: Axes | None = None,
+    *,
+    title: str = "",
+    n_rows: int | None = None,
+) -> Axes:
+    """把网络画成自下而上的一列方块：卷积、汇聚、全连接用不同颜色。
+
+    ``blocks`` 来自 ``dlbasics.cnn.describe_blocks``；最下面是输入端。
+    并排画两个网络时，给两者相同的 ``n_rows``，方块就一样大。
+    """
+    colors = {
+        "conv": CLASS_COLORS[0],
+        "pool": CLASS_COLORS[2],
+        "fc": CLASS_COLORS[1],
+    }
+    ax = _new_axes(ax)
+    for i, (kind, text) in enumerate(blocks):
+        if kind not in colors:
+            raise ValueError(f"未知的方块种类 {kind!r}，应为 conv、pool 或 fc")
+        ax.add_patch(
+            FancyBboxPatch(
+                (0.05, i + 0.12), 0.9, 0.76, boxstyle="round,pad=0.02",
+                facecolor=colors[kind], alpha=0.25, edgecolor=colors[kind],
+            )
+        )  # fmt: skip
+        ax.text(0.5, i + 0.5, text, ha="center", va="center", fontsize=8)
+        if i > 0:
+            arrow = {"arrowstyle": "->", "color": "0.5"}
+            ax.annotate("", (0.5, i + 0.1), (0.5, i - 0.1), arrowprops=arrow)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.1, max(len(blocks), n_rows or 0) + 0.1)
+    ax.set_title(title)
     ax.axis("off")
     return ax

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -84,4 +85,64 @@ def train_classifier(
         optimizer.zero_grad()
         loss.backward()  # 反向传播：求每个参数的梯度
         optimizer.step()  # 按梯度更新参数
+    return history
+
+
+@dataclass
+class EpochHistory:
+    """小批量训练的记录，每个 epoch 一项。
+
+    训练损失与训练准确率是这个 epoch 里各个小批量的平均（训练模式下、
+    数据增强之后）；测试准确率在 epoch 结束时用评估模式计算。
+    """
+
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+
+
+def train_minibatch(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    X_test: torch.Tensor,
+    y_test: torch.Tensor,
+    *,
+    optimizer: torch.optim.Optimizer,
+    num_epochs: int,
+    batch_size: int,
+    generator: torch.Generator,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    test_every: int = 1,
+) -> EpochHistory:
+    """小批量训练分类模型：每个 epoch 按 ``generator`` 打乱样本、逐批更新。
+
+    ``augment`` 若给出，只作用于训练批（测试集保持原样）。测试准确率每
+    ``test_every`` 个 epoch（以及最后一个 epoch）计算一次，节省时间。
+    """
+    _check_xy(X.flatten(1), y)
+    _check_xy(X_test.flatten(1), y_test)
+    check_positive_int("num_epochs", num_epochs)
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("test_every", test_every)
+    history = EpochHistory()
+    for epoch in range(1, num_epochs + 1):
+        model.train()
+        order = torch.randperm(len(X), generator=generator)
+        total_loss, total_correct = 0.0, 0.0
+        for start in range(0, len(X), batch_size):
+            idx = order[start : start + batch_size]
+            xb = X[idx] if augment is None else augment(X[idx])
+            logits = model(xb)
+            loss = nn.functional.cross_entropy(logits, y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item() * len(idx)
+            total_correct += accuracy(logits.detach(), y[idx]) * len(idx)
+        history.train_loss.append(total_loss / len(X))
+        history.train_acc.append(total_correct / len(X))
+        if epoch % test_every == 0 or epoch == num_epochs:
+            model.eval()
+            history.test_acc.append(evaluate(model, X_test, y_test))
     return history
