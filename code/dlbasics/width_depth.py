@@ -24,8 +24,8 @@ class WidthDepthConfig:
     lr: float = 0.02
     num_steps: int = 500
     region_budget: int = 400  # 实验二：数线性区域时的参数预算
-    region_depths: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
-    region_resolution: int = 200
+    region_depths: tuple[int, ...] = (1, 2, 3, 4, 6, 8)
+    region_resolution: int = 160
     region_lim: float = 1.5
     deep_depth: int = 12  # 实验三：很深的网络
     deep_width: int = 16

@@ -1,0 +1,253 @@
+"""dlbasics.softmax 的测试：对照 PyTorch、极端输入、性质、gradcheck。"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dlbasics.softmax import (
+    cross_entropy,
+    log_softmax,
+    logsumexp,
+    make_blobs,
+    softmax,
+    softmax_naive,
+    softmax_regression_step,
+    softmax_with_temperature,
+)
+from dlbasics.training import accuracy
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+RANDOM = torch.randn(16, 7, generator=gen(0)) * 3
+EXTREME = torch.tensor(
+    [
+        [1000.0, 999.0, -1000.0],
+        [-5000.0, -5001.0, -4999.0],
+        [3000.0, 0.0, -3000.0],
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    "logits", [RANDOM, EXTREME], ids=["random", "extreme"]
+)
+def test_matches_pytorch(logits):
+    torch.testing.assert_close(softmax(logits), torch.softmax(logits, dim=-1))
+    torch.testing.assert_close(
+        log_softmax(logits), torch.log_softmax(logits, dim=-1)
+    )
+    torch.testing.assert_close(
+        logsumexp(logits), torch.logsumexp(logits, dim=-1)
+    )
+    y = torch.arange(len(logits)) % logits.shape[1]
+    torch.testing.assert_close(
+        cross_entropy(logits, y), F.cross_entropy(logits, y)
+    )
+
+
+def test_extreme_inputs_stay_finite_where_the_naive_version_fails():
+    assert torch.isnan(softmax_naive(EXTREME)).any()
+    assert torch.isfinite(softmax(EXTREME)).all()
+    assert torch.isfinite(log_softmax(EXTREME)).all()
+
+
+def test_rows_sum_to_one_and_order_is_kept():
+    p = softmax(RANDOM)
+    torch.testing.assert_close(p.sum(dim=-1), torch.ones(len(RANDOM)))
+    assert (p > 0).all()
+    assert torch.equal(p.argmax(dim=-1), RANDOM.argmax(dim=-1))
+
+
+def test_shift_invariance():
+    shift = torch.randn(16, 1, generator=gen(1)) * 100
+    torch.testing.assert_close(softmax(RANDOM + shift), softmax(RANDOM))
+    torch.testing.assert_close(
+        log_softmax(RANDOM + shift), log_softmax(RANDOM), atol=1e-4, rtol=0
+    )
+
+
+def test_two_class_softmax_is_sigmoid_of_the_difference():
+    pairs = torch.randn(100, 2, generator=gen(2), dtype=torch.float64) * 5
+    torch.testing.assert_close(
+        softmax(pairs)[:, 0], torch.sigmoid(pairs[:, 0] - pairs[:, 1])
+    )
+
+
+def test_gradcheck_in_float64():
+    x = torch.randn(
+        4, 5, generator=gen(3), dtype=torch.float64, requires_grad=True
+    )
+    y = torch.tensor([0, 3, 4, 1])
+    assert torch.autograd.gradcheck(softmax, (x,))
+    assert torch.autograd.gradcheck(log_softmax, (x,))
+    assert torch.autograd.gradcheck(lambda z: cross_entropy(z, y), (x,))
+
+
+def test_cross_entropy_gradient_is_softmax_minus_onehot():
+    x = torch.randn(
+        6, 4, generator=gen(4), dtype=torch.float64, requires_grad=True
+    )
+    y = torch.tensor([0, 1, 2, 3, 0, 1])
+    cross_entropy(x, y).backward()
+    expected = (softmax(x) - F.one_hot(y, 4)).detach() / len(y)
+    torch.testing.assert_close(x.grad, expected)
+
+
+@pytest.mark.parametrize(
+    ("logits", "y", "message"),
+    [
+        (torch.zeros(3, 4), torch.zeros(2, dtype=torch.long), "\\(N, C\\)"),
+        (torch.zeros(3), torch.zeros(3, dtype=torch.long), "\\(N, C\\)"),
+        (torch.zeros(3, 4), torch.zeros(3), "torch.long"),
+        (torch.zeros(3, 4), torch.tensor([0, 1, 4]), "0 到 3"),
+        (torch.zeros(3, 4), torch.tensor([0, -1, 2]), "0 到 3"),
+    ],
+)
+def test_cross_entropy_rejects_bad_input(logits, y, message):
+    with pytest.raises(ValueError, match=message):
+        cross_entropy(logits, y)
+
+
+def test_temperature_limits_and_validation():
+    z = torch.tensor([2.0, 1.0, 0.5, -1.0])
+    cold = softmax_with_temperature(z, 0.01)
+    hot = softmax_with_temperature(z, 1e4)
+    assert cold[0] > 0.999
+    torch.testing.assert_close(hot, torch.full((4,), 0.25), atol=1e-3, rtol=0)
+    torch.testing.assert_close(softmax_with_temperature(z, 1.0), softmax(z))
+    with pytest.raises(ValueError, match="温度"):
+        softmax_with_temperature(z, 0.0)
+
+
+def test_make_blobs_shapes_seed_and_validation():
+    centers = [(0.0, 0.0), (3.0, 0.0)]
+    X, y = make_blobs(50, centers, 0.5, generator=gen(0))
+    assert X.shape == (100, 2) and y.tolist() == [0] * 50 + [1] * 50
+    X2, _ = make_blobs(50, centers, 0.5, generator=gen(0))
+    assert torch.equal(X, X2)
+    assert (X[:50].mean(0) - torch.tensor(centers[0])).abs().max() < 0.3
+    with pytest.raises(ValueError, match="std"):
+        make_blobs(10, centers, 0.0, generator=gen(0))
+    with pytest.raises(ValueError, match="两个"):
+        make_blobs(10, centers[:1], 1.0, generator=gen(0))
+
+
+def test_manual_step_matches_autograd_sgd():
+    X, y = make_blobs(30, [(0, 2), (-2, -1), (2, -1)], 0.8, generator=gen(0))
+    W, b = torch.randn(3, 2, generator=gen(1)), torch.zeros(3)
+    model = nn.Linear(2, 3)
+    with torch.no_grad():
+        model.weight.copy_(W)
+        model.bias.copy_(b)
+    opt = torch.optim.SGD(model.parameters(), lr=0.3)
+    for _ in range(5):
+        softmax_regression_step(W, b, X, y, lr=0.3)
+        opt.zero_grad()
+        F.cross_entropy(model(X), y).backward()
+        opt.step()
+    torch.testing.assert_close(W, model.weight.detach())
+    torch.testing.assert_close(b, model.bias.detach())
+
+
+def test_softmax_regression_learns_separable_blobs():
+    X, y = make_blobs(
+        100, [(0, 2), (-1.7, -1), (1.7, -1)], 0.8, generator=gen(0)
+    )
+    W, b = torch.zeros(3, 2), torch.zeros(3)
+    losses = [softmax_regression_step(W, b, X, y, lr=0.5) for _ in range(200)]
+    assert losses[-1] < 0.2 < math.log(3) - 0.5 < losses[0] + 0.01
+    assert accuracy(X @ W.T + b, y) > 0.9
+
+
+# ---------- 正文中的数字（tests/test_book.py 与页面比对） ----------
+
+
+def book_numbers() -> dict[str, float]:
+    """按 book/softmax.md 的步骤独立重算正文引用的每个数字。"""
+    out: dict[str, float] = {}
+    pairs = torch.randn(1000, 2, generator=gen(0)) * 5
+    out["n_pairs"] = len(pairs)
+    out["sigmoid_diff"] = (
+        (softmax(pairs)[:, 0] - torch.sigmoid(pairs[:, 0] - pairs[:, 1]))
+        .abs()
+        .max()
+        .item()
+    )
+    o = torch.randn(5, 4, generator=gen(1))
+    out["shift_diff"] = (softmax(o + 100.0) - softmax(o)).abs().max().item()
+    out["f32_max"] = torch.finfo(torch.float32).max
+    out["f32_log_max"] = math.log(torch.finfo(torch.float32).max)
+
+    g = gen(2)
+    logits = torch.randn(
+        8, 5, generator=g, dtype=torch.float64, requires_grad=True
+    )
+    labels = torch.randint(0, 5, (8,), generator=g)
+    ours = cross_entropy(logits, labels)
+    ours.backward()
+    formula = (softmax(logits) - F.one_hot(labels, 5)).detach() / len(labels)
+    out["ce_diff"] = (ours - F.cross_entropy(logits, labels)).abs().item()
+    out["grad_diff"] = (logits.grad - formula).abs().max().item()
+
+    centers = [(0.0, 2.0), (-1.7, -1.0), (1.7, -1.0)]
+    X, y = make_blobs(100, centers, 0.8, generator=gen(0))
+    X_test, y_test = make_blobs(100, centers, 0.8, generator=gen(1))
+    curves = {}
+    for extra_softmax in (False, True):
+        torch.manual_seed(0)
+        model = nn.Linear(2, 3)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+        reported, true_ce, grads = [], [], []
+        for _ in range(200):
+            lg = model(X)
+            inputs = torch.softmax(lg, dim=-1) if extra_softmax else lg
+            loss = nn.CrossEntropyLoss()(inputs, y)
+            optimizer.zero_grad()
+            loss.backward()
+            grads.append(model.weight.grad.norm().item())
+            optimizer.step()
+            reported.append(loss.item())
+            true_ce.append(F.cross_entropy(lg.detach(), y).item())
+        curves[extra_softmax] = (reported, true_ce, grads)
+    ok, bad = curves[False], curves[True]
+    out |= {
+        "bug_lr": 0.5,
+        "bug_steps": 200,
+        "bug_floor": math.log(1 + 2 / math.e),
+        "bug_reported": bad[0][-1],
+        "bug_true": bad[1][-1],
+        "ok_true": ok[1][-1],
+        "grad_ratio": ok[2][0] / bad[2][0],
+        "ce_target": 0.3,
+        "ok_reach": next(i for i, v in enumerate(ok[1], 1) if v < 0.3),
+        "bug_reach": next(i for i, v in enumerate(bad[1], 1) if v < 0.3),
+    }
+    W, b = torch.zeros(3, 2), torch.zeros(3)
+    losses = [softmax_regression_step(W, b, X, y, lr=0.5) for _ in range(200)]
+    out |= {
+        "reg_steps": 200,
+        "reg_loss": losses[-1],
+        "reg_train_acc": accuracy(X @ W.T + b, y),
+        "reg_test_acc": accuracy(X_test @ W.T + b, y_test),
+        "floor_1000": math.log(1 + 999 / math.e),
+    }
+    return out
+
+
+def test_double_softmax_hits_its_floor_and_slows_training():
+    numbers = book_numbers()
+    assert (
+        numbers["bug_floor"]
+        < numbers["bug_reported"]
+        < numbers["bug_floor"] + 0.1
+    )
+    assert numbers["grad_ratio"] > 2
+    assert numbers["bug_reach"] > numbers["ok_reach"]
