@@ -9,6 +9,9 @@
 3. 页脚的版权年份取构建时的当年。
 4. 界面全部中文：补全主题缺失的 zh_CN 翻译（locales/），
    覆盖写死英文提示的主题组件（templates/）与 myst-nb 的折叠按钮。
+5. ``exec-stats`` 指令：各章执行用时的中文表格（myst-nb 自带的表头是英文）。
+6. 参考文献列表去掉 ``role="list"``：docutils 给子元素标的是
+   doc-biblioentry 而不是 listitem，axe 判为严重的无障碍问题。
 """
 
 from __future__ import annotations
@@ -17,9 +20,13 @@ import datetime as _dt
 import hashlib
 from pathlib import Path
 
+from docutils import nodes
+from sphinx.addnodes import pending_xref
 from sphinx.application import Sphinx
 from sphinx.config import Config
 from sphinx.errors import ConfigError
+from sphinx.transforms.post_transforms import SphinxPostTransform
+from sphinx.util.docutils import SphinxDirective
 
 FIRST_YEAR = 2026
 HASHED_GLOBS = ("code/**/*.py", "requirements.txt", "pyproject.toml")
@@ -120,10 +127,12 @@ def _chinese_hidden_cell_label(app: Sphinx, config: Config) -> None:
             for part in self.body[start:]
         ]
 
+    handlers = (visit, mystnb_sphinx.depart_HideCellInput)
     app.add_node(
         mystnb_sphinx.HideCodeCellNode,
         override=True,
-        html=(visit, mystnb_sphinx.depart_HideCellInput),
+        html=handlers,
+        singlehtml=handlers,  # scripts/build_pdf.sh 用单页 HTML 构建
     )
 
 
@@ -131,7 +140,83 @@ def _locale_dir(app: Sphinx) -> str:
     return str(Path(app.outdir).parent / ".locale")
 
 
+class ExecStatsNode(nodes.General, nodes.Element):
+    """占位节点：所有章节都读完后，由 ``ExecStatsTransform`` 换成表格。"""
+
+
+class ExecStatsDirective(SphinxDirective):
+    """``exec-stats``：列出每个执行过的章节、执行方式、用时与是否成功。"""
+
+    def run(self) -> list[nodes.Node]:
+        return [ExecStatsNode()]
+
+
+def _cell(content: nodes.Node | str) -> nodes.entry:
+    paragraph = nodes.paragraph()
+    paragraph += nodes.Text(content) if isinstance(content, str) else content
+    return nodes.entry("", paragraph)
+
+
+class ExecStatsTransform(SphinxPostTransform):
+    default_priority = 5  # 在交叉引用解析（优先级 10）之前，好让章节链接被解析
+
+    def run(self, **kwargs) -> None:
+        from myst_nb.sphinx_ import NbMetadataCollector
+
+        data = NbMetadataCollector.get_doc_data(self.env)
+        methods = {
+            "cache": "缓存",
+            "force": "强制执行",
+            "auto": "自动",
+            "off": "不执行",
+        }
+        for node in list(self.document.findall(ExecStatsNode)):
+            table = nodes.table(classes=["colwidths-auto"])
+            group = nodes.tgroup(cols=4)
+            table += group
+            group += [nodes.colspec(colwidth=25) for _ in range(4)]
+            head = nodes.thead()
+            row = nodes.row()
+            for text in ["章节", "执行方式", "用时（秒）", "结果"]:
+                row += _cell(text)
+            head += row
+            body = nodes.tbody()
+            for docname in sorted(data):
+                info = data[docname].get("exec_data")
+                if not info:
+                    continue
+                link = pending_xref(
+                    refdoc=self.env.docname, reftarget="/" + docname,
+                    reftype="doc", refdomain="std", refexplicit=False,
+                )  # fmt: skip
+                link += nodes.inline(text=docname)
+                runtime = info.get("runtime")
+                row = nodes.row()
+                row += _cell(link)
+                row += _cell(
+                    methods.get(info.get("method"), str(info.get("method")))
+                )
+                row += _cell("-" if runtime is None else f"{runtime:.1f}")
+                row += _cell("成功" if info.get("succeeded") else "失败")
+                body += row
+            group += [head, body]
+            node.replace_self(table)
+
+
+def _fix_citation_list_role(app, pagename, templatename, context, doctree):
+    body = context.get("body")
+    if body and 'role="list" class="citation-list"' in body:
+        context["body"] = body.replace(
+            '<div role="list" class="citation-list">',
+            '<div class="citation-list">',
+        )
+
+
 def setup(app: Sphinx) -> dict:
+    app.connect("html-page-context", _fix_citation_list_role)
+    app.add_node(ExecStatsNode)
+    app.add_directive("exec-stats", ExecStatsDirective)
+    app.add_post_transform(ExecStatsTransform)
     app.connect("config-inited", _configure)
     app.connect("config-inited", _chinese_hidden_cell_label)
     _compile_catalogs(Path(_locale_dir(app)))

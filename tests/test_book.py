@@ -253,3 +253,107 @@ def test_spiral_page_has_its_figures_and_rendered_math_source(site):
         assert (site / "book" / img["src"]).is_file()
     # MathJax 的源：行内 \(...\) 与行间 \[...\] 交给浏览器中的 MathJax 渲染
     assert soup.select("div.math") and soup.select("span.math")
+
+
+# ---------- 阅读功能：Binder、下载、术语表、404 ----------
+
+
+def book_config() -> dict:
+    return yaml.safe_load((ROOT / "_config.yml").read_text("utf-8"))
+
+
+def chapter_pages() -> list[str]:
+    """带 kernelspec 的页面（可执行的章节）。"""
+    return [
+        name
+        for name in toc_files()
+        if "kernelspec:" in (ROOT / f"{name}.md").read_text("utf-8")
+    ]
+
+
+@pytest.mark.parametrize("name", chapter_pages())
+def test_binder_link_opens_this_chapter_on_the_configured_branch(site, name):
+    from urllib.parse import parse_qs, urlparse
+
+    repo = book_config()["repository"]
+    soup = BeautifulSoup(page_html(site, name), "html.parser")
+    links = [
+        a["href"]
+        for a in soup.find_all("a", href=True)
+        if "mybinder.org" in a["href"]
+    ]
+    assert len(links) == 1, f"{name} 应有一个 Binder 链接"
+    url = urlparse(links[0])
+    org_repo = urlparse(repo["url"]).path.strip("/")
+    assert url.scheme == "https" and url.netloc == "mybinder.org"
+    assert url.path == f"/v2/gh/{org_repo}/{repo['branch']}"
+    assert parse_qs(url.query)["urlpath"] == [f"lab/tree/{name}.md"]
+    assert (ROOT / f"{name}.md").is_file()
+
+
+@pytest.mark.parametrize("name", chapter_pages())
+def test_chapter_can_be_downloaded_as_md_and_ipynb(site, name):
+    import nbformat
+
+    soup = BeautifulSoup(page_html(site, name), "html.parser")
+    hrefs = {a["href"] for a in soup.find_all("a", href=True)}
+    stem = name.split("/")[-1]
+    for suffix in (".md", ".ipynb"):
+        assert f"../_sources/{name}{suffix}" in hrefs, (
+            f"{name} 缺少 {suffix} 下载"
+        )
+    notebook = nbformat.read(site / "_sources" / f"{name}.ipynb", as_version=4)
+    nbformat.validate(notebook)
+    code_cells = [c for c in notebook.cells if c.cell_type == "code"]
+    source = (ROOT / f"{name}.md").read_text("utf-8")
+    assert len(code_cells) == source.count("```{code-cell}"), (
+        f"{stem}.ipynb 不完整"
+    )
+
+
+def test_binder_environment_files_match_the_book():
+    requirements = (ROOT / "binder/requirements.txt").read_text("utf-8")
+    pins = dict(
+        line.split("==")
+        for line in requirements.splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    root_pins = dict(
+        line.split("#")[0].strip().split("==")
+        for line in (ROOT / "requirements.txt").read_text("utf-8").splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    for package in ("torch", "numpy", "matplotlib", "scikit-learn", "myst-nb"):
+        assert pins[package].strip() == root_pins[package].strip()
+    assert (
+        "jupytext" in pins and "download.pytorch.org/whl/cpu" in requirements
+    )
+    post_build = (ROOT / "binder/postBuild").read_text("utf-8")
+    assert "jupytext-config set-default-viewer" in post_build
+    assert "pip install --no-deps -e ." in post_build
+    assert (ROOT / "binder/postBuild").stat().st_mode & 0o111  # 可执行
+
+
+def test_glossary_terms_are_linked_from_the_chapters(site):
+    glossary = BeautifulSoup(page_html(site, "book/glossary"), "html.parser")
+    for link in glossary.select("dl.glossary dt a.headerlink"):
+        link.decompose()
+    terms = [
+        dt.get_text(strip=True) for dt in glossary.select("dl.glossary dt")
+    ]
+    assert len(terms) >= 15
+    linked = set()
+    for name in chapter_pages():
+        soup = BeautifulSoup(page_html(site, name), "html.parser")
+        linked |= {a.get_text() for a in soup.select("a .std-term")}
+    unused = sorted(set(terms) - linked)
+    assert unused == [], f"这些术语没有任何章节链接到：{unused}"
+
+
+def test_404_page_and_exec_stats_are_built(site):
+    page = (site / "404.html").read_text("utf-8")
+    assert '<html lang="zh-CN">' in page and "找不到这个页面" in page
+    stats = BeautifulSoup(page_html(site, "book/exec_stats"), "html.parser")
+    headers = [th.get_text(strip=True) for th in stats.select("table th")]
+    assert headers == ["章节", "执行方式", "用时（秒）", "结果"]
+    assert len(stats.select("table tbody tr")) == len(chapter_pages())

@@ -79,6 +79,124 @@ def open_page(browser, url: str):
     return page, log
 
 
+def toc_pages() -> list[str]:
+    from test_book import toc_files
+
+    return toc_files()
+
+
+def body_term(site: Path, page: str) -> str | None:
+    """这一页正文里的一个中文索引词（不取标题里的词：标题不用分词也能搜到）。"""
+    from test_book import search_index
+
+    index = search_index(site)
+    doc = index["docnames"].index(page)
+    titles = set(index["titleterms"])
+    for term, docs in sorted(
+        index["terms"].items(), key=lambda kv: -len(kv[0])
+    ):
+        docs = docs if isinstance(docs, list) else [docs]
+        cjk = all("\u4e00" <= ch <= "\u9fff" for ch in term)
+        if doc in docs and cjk and len(term) >= 3 and term not in titles:
+            return term
+    return None
+
+
+@pytest.mark.parametrize("page", toc_pages())
+def test_every_page_loads_cleanly_offline_and_accessibly(
+    chromium_browser, site_url, built_site, page
+):
+    from axe_playwright_python.sync_playwright import Axe
+
+    tab, log = open_page(chromium_browser, f"{site_url}/{page}.html")
+    tab.wait_for_function(
+        "() => !window.MathJax || !MathJax.startup || MathJax.startup.promise"
+    )
+    tab.evaluate(
+        "() => window.MathJax && MathJax.startup && MathJax.startup.promise"
+    )
+    errors = [
+        e
+        for e in log["errors"]
+        if not any(n in e for n in KNOWN_CONSOLE_NOISE)
+    ]
+    assert errors == []
+    hosts = {
+        urlparse(u).hostname
+        for u in log["requests"]
+        if not u.startswith("data:")
+    }
+    assert hosts == {"127.0.0.1"}, (
+        f"{page} 访问了外部地址：{hosts - {'127.0.0.1'}}"
+    )
+    broken = tab.eval_on_selector_all(
+        "img",
+        "els => els.filter(e => !(e.complete && e.naturalWidth > 0))"
+        ".map(e => e.src)",
+    )
+    assert broken == []
+    assert tab.locator("mjx-merror").count() == 0
+    if tab.locator("div.math, span.math").count():
+        assert tab.locator("mjx-container").count() > 0, (
+            "公式没有被 MathJax 排版"
+        )
+    assert tab.locator("html").get_attribute("lang") == "zh-CN"
+    violations = Axe().run(tab).response["violations"]
+    serious = [
+        (v["id"], v["nodes"][0]["target"])
+        for v in violations
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert serious == [], f"{page} 的无障碍问题：{serious}"
+    tab.close()
+
+
+@pytest.mark.parametrize("page", toc_pages())
+def test_search_finds_each_page_by_a_body_term(
+    chromium_browser, site_url, built_site, page
+):
+    term = body_term(built_site, page)
+    if term is None:
+        pytest.skip(f"{page} 的正文里没有合适的中文索引词")
+    tab, _ = open_page(
+        chromium_browser, f"{site_url}/search.html?q={quote(term)}"
+    )
+    tab.locator("#search-results p.search-summary").wait_for(timeout=20000)
+    links = tab.eval_on_selector_all(
+        "#search-results ul.search li a", "els => els.map(e => e.href)"
+    )
+    assert any(f"{page}.html" in href for href in links), (
+        f"搜索“{term}”没有找到 {page}"
+    )
+    tab.close()
+
+
+def test_dark_mode_toggle_switches_theme_and_keeps_figures_on_light(
+    chromium_browser, site_url, built_site
+):
+    tab, _ = open_page(chromium_browser, f"{site_url}/book/spiral.html")
+    html = tab.locator("html")
+    modes = []
+    for _ in range(3):  # 浅色、深色、跟随系统之间循环
+        tab.locator("button.theme-switch-button").first.click()
+        modes.append(html.get_attribute("data-theme"))
+    assert "dark" in modes and "light" in modes
+    while html.get_attribute("data-theme") != "dark":
+        tab.locator("button.theme-switch-button").first.click()
+    # 深色模式下，图片仍放在浅色底板上，白底的 matplotlib 图可读
+    background = tab.eval_on_selector(
+        "div.cell_output img", "e => getComputedStyle(e).backgroundColor"
+    )
+    rgb = [
+        int(v)
+        for v in background[background.index("(") + 1 : -1].split(",")[:3]
+    ]
+    assert sum(rgb) / 3 > 150, f"深色模式下图片底色是 {background}"
+    # 截图留在 _build/ 里，供人查看深色模式下的效果
+    tab.screenshot(path=str(built_site.parent / "dark-mode-spiral.png"))
+    tab.close()
+
+
 def test_spiral_page_loads_cleanly_and_offline(chromium_browser, site_url):
     page, log = open_page(chromium_browser, f"{site_url}/book/spiral.html")
     # 等 MathJax 排版完所有公式
