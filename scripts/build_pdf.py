@@ -1,0 +1,91 @@
+"""生成整本书的 PDF：单页 HTML 构建，再用无头 Chromium 打印。
+
+等 MathJax 把公式排版完才打印，所以 PDF 里的公式与网页一致。
+
+用法（在仓库根目录，已按 README 构建过一次）::
+
+    .venv/bin/python scripts/build_pdf.py
+
+需要 Debian 的 chromium 与 fonts-noto-cjk（PDF 中的中文正文由系统字体渲染；
+图中的中文用的是随包字体）。结果写到 _build/html/deep-learning-basics.pdf，
+网站首页的“下载 PDF”链接指向它。
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SINGLE = ROOT / "_build" / "singlehtml"
+PDF = ROOT / "_build" / "html" / "deep-learning-basics.pdf"
+MARGIN = {"top": "15mm", "bottom": "15mm", "left": "12mm", "right": "12mm"}
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def build_single_page() -> Path:
+    """单页 HTML 构建；返回那一页的路径。"""
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(jb), "build", ".", "--builder", "singlehtml", "-n", "-W"]
+    subprocess.run([*cmd, "--keep-going"], cwd=ROOT, check=True)
+    # 首页在 book/ 下，根目录的 index.html 只是跳转页；单页 HTML 里的
+    # _static/、_images/ 却是相对根目录写的，所以把它们复制到 book/ 旁边
+    for folder in ("_static", "_images"):
+        if (SINGLE / folder).is_dir():
+            target = SINGLE / "book" / folder
+            shutil.copytree(SINGLE / folder, target, dirs_exist_ok=True)
+    return SINGLE / "book" / "index.html"
+
+
+def print_pdf(page: Path, chromium: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    handler = functools.partial(_Quiet, directory=str(SINGLE))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    path = page.relative_to(SINGLE).as_posix()
+    url = f"http://127.0.0.1:{server.server_address[1]}/{path}"
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=args)
+        tab = browser.new_page()
+        tab.goto(url, wait_until="networkidle")
+        tab.wait_for_function("() => window.MathJax && MathJax.startup")
+        tab.evaluate("() => MathJax.startup.promise")
+        tab.wait_for_function(
+            "() => document.querySelectorAll('mjx-container').length > 0"
+        )
+        print("排版后的公式数：", tab.locator("mjx-container").count())
+        tab.emulate_media(media="print")
+        PDF.parent.mkdir(parents=True, exist_ok=True)
+        tab.pdf(
+            path=str(PDF), format="A4", print_background=True, margin=MARGIN
+        )
+        browser.close()
+    server.shutdown()
+
+
+def main() -> None:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        sys.exit("需要 chromium：apt-get install chromium fonts-noto-cjk")
+    fonts = subprocess.run(
+        ["fc-list", ":lang=zh"], capture_output=True, text=True
+    )
+    if not fonts.stdout.strip():
+        sys.exit("没有中文字体：apt-get install fonts-noto-cjk")
+    print_pdf(build_single_page(), chromium)
+    print(f"PDF 已生成：{PDF.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
