@@ -1,6 +1,6 @@
 """在临时目录里用本书真实的配置搭一本只有一页的小书。
 
-复制 _config.yml、_ext/ 与 book/_static/，目录只有 book/index。
+复制 _config.yml、_ext/、book/_static/ 与 book/_extra/，目录只有 book/index。
 
 构建行为（缓存、报错、警告）的测试都在这样的小书上进行，几秒钟就能构建完。
 """
@@ -37,7 +37,11 @@ class ScratchBook:
             ignore=shutil.ignore_patterns("__pycache__"),
         )
         shutil.copy(ROOT / "_config.yml", root / "_config.yml")
-        shutil.copytree(ROOT / "book/_static", root / "book/_static")
+        for folder in (
+            "book/_static",
+            "book/_extra",
+        ):  # _config.yml 引用的目录
+            shutil.copytree(ROOT / folder, root / folder)
         shutil.copy(ROOT / "book/references.bib", root / "book/")
         (root / "_toc.yml").write_text(
             "format: jb-book\nroot: book/index\n", "utf-8"
