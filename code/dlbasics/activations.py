@@ -91,12 +91,24 @@ class DeepMLP(nn.Module):
         self.activation = activation
         self.residual = residual
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def hidden_states(
+        self, x: torch.Tensor
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """逐层返回 (预激活 z = W h + b, 该层之后的表示 h)，形状 (N, width)。
+
+        最后一项的 h 就是送进输出层的特征。
+        """
         act = ACTIVATIONS[self.activation]
+        states = []
         for i, layer in enumerate(self.hidden):
-            h = act(layer(x))
+            z = layer(x)
+            h = act(z)
             x = x + h if self.residual and i > 0 else h
-        return self.output(x)
+            states.append((z, x))
+        return states
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output(self.hidden_states(x)[-1][1])
 
 
 def init_weights(

@@ -86,14 +86,8 @@ def activation_patterns(model: DeepMLP, points: torch.Tensor) -> torch.Tensor:
         raise ValueError(
             "只有 ReLU 网络才是分段线性的，才能按激活模式划分区域"
         )
-    patterns = []
-    x = points
-    for i, layer in enumerate(model.hidden):
-        z = layer(x)
-        patterns.append(z > 0)
-        h = torch.relu(z)
-        x = x + h if model.residual and i > 0 else h
-    return torch.cat(patterns, dim=1)
+    states = model.hidden_states(points)
+    return torch.cat([z > 0 for z, _ in states], dim=1)
 
 
 def region_grid(
@@ -134,11 +128,4 @@ def effective_rank(features: torch.Tensor, energy: float = 0.99) -> int:
 @torch.no_grad()
 def last_hidden_features(model: DeepMLP, X: torch.Tensor) -> torch.Tensor:
     """最后一个隐藏层的输出（送进输出层之前的特征），形状 (N, width)。"""
-    x = X
-    act = torch.relu if model.activation == "relu" else torch.sigmoid
-    if model.activation not in ("relu", "sigmoid"):
-        raise ValueError("只支持 relu 与 sigmoid 网络")
-    for i, layer in enumerate(model.hidden):
-        h = act(layer(x))
-        x = x + h if model.residual and i > 0 else h
-    return x
+    return model.hidden_states(X)[-1][1]
