@@ -12,6 +12,8 @@
 5. ``exec-stats`` 指令：各章执行用时的中文表格（myst-nb 自带的表头是英文）。
 6. 参考文献列表去掉 ``role="list"``：docutils 给子元素标的是
    doc-biblioentry 而不是 listitem，axe 判为严重的无障碍问题。
+7. 标了 ``raises-exception`` 的单元格必须真的报错：库升级后代码变得合法时，
+   构建发出警告（-W 下即失败），而不是让正文继续描述一个不存在的报错。
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from sphinx.application import Sphinx
 from sphinx.config import Config
 from sphinx.errors import ConfigError
 from sphinx.transforms.post_transforms import SphinxPostTransform
+from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
 FIRST_YEAR = 2026
 HASHED_GLOBS = ("code/**/*.py", "requirements.txt", "pyproject.toml")
 USER_DICT = Path("book") / "_static" / "jieba_userdict.txt"
 HERE = Path(__file__).resolve().parent
+logger = logging.getLogger(__name__)
 ENGLISH_TOGGLE_LABEL = 'aria-label="Toggle hidden content"'
 
 
@@ -58,6 +62,7 @@ def code_digest(root: Path) -> str:
 
 def _configure(app: Sphinx, config: Config) -> None:
     root = Path(app.srcdir)
+    app.env_build_started = _dt.datetime.now().timestamp()  # 供执行统计区分
     # 1. 缓存目录 = _build/.jupyter_cache/<代码摘要>
     cache_root = Path(app.outdir).parent / ".jupyter_cache"
     config.nb_execution_cache_path = str(cache_root / code_digest(root))
@@ -157,6 +162,23 @@ def _cell(content: nodes.Node | str) -> nodes.entry:
     return nodes.entry("", paragraph)
 
 
+def _how_executed(info: dict, started: float | None) -> str:
+    """这一章在本次构建中是重新执行的，还是取自执行缓存。
+
+    myst-nb 对两种情况都记 method="cache"；区别在 mtime：重新执行时是
+    执行结束的时刻（晚于构建开始），取自缓存时是当初执行的时刻。
+    """
+    if info.get("method") == "off":
+        return "不执行"
+    mtime = info.get("mtime")
+    if started is not None and mtime is not None and mtime >= started:
+        return "重新执行"
+    if mtime is None:
+        return "取自缓存"
+    when = _dt.datetime.fromtimestamp(mtime).strftime("%Y-%m-%d %H:%M")
+    return f"取自缓存（{when} 执行）"
+
+
 class ExecStatsTransform(SphinxPostTransform):
     default_priority = 5  # 在交叉引用解析（优先级 10）之前，好让章节链接被解析
 
@@ -164,12 +186,7 @@ class ExecStatsTransform(SphinxPostTransform):
         from myst_nb.sphinx_ import NbMetadataCollector
 
         data = NbMetadataCollector.get_doc_data(self.env)
-        methods = {
-            "cache": "缓存",
-            "force": "强制执行",
-            "auto": "自动",
-            "off": "不执行",
-        }
+        started = getattr(self.app, "env_build_started", None)
         for node in list(self.document.findall(ExecStatsNode)):
             table = nodes.table(classes=["colwidths-auto"])
             group = nodes.tgroup(cols=4)
@@ -177,7 +194,7 @@ class ExecStatsTransform(SphinxPostTransform):
             group += [nodes.colspec(colwidth=25) for _ in range(4)]
             head = nodes.thead()
             row = nodes.row()
-            for text in ["章节", "执行方式", "用时（秒）", "结果"]:
+            for text in ["章节", "本次构建", "执行用时（秒）", "结果"]:
                 row += _cell(text)
             head += row
             body = nodes.tbody()
@@ -193,14 +210,29 @@ class ExecStatsTransform(SphinxPostTransform):
                 runtime = info.get("runtime")
                 row = nodes.row()
                 row += _cell(link)
-                row += _cell(
-                    methods.get(info.get("method"), str(info.get("method")))
-                )
+                row += _cell(_how_executed(info, started))
                 row += _cell("-" if runtime is None else f"{runtime:.1f}")
                 row += _cell("成功" if info.get("succeeded") else "失败")
                 body += row
             group += [head, body]
             node.replace_self(table)
+
+
+def _check_raises_exception_cells(app: Sphinx, doctree: nodes.document):
+    """标了 raises-exception 的单元格如果没有报错输出，就发出警告。"""
+    for cell in doctree.findall(nodes.container):
+        if "tag_raises-exception" not in cell.get("classes", []):
+            continue
+        shows_error = any(
+            "traceback" in node.get("classes", [])
+            for node in cell.findall(nodes.Element)
+        )
+        if not shows_error:
+            logger.warning(
+                "单元格标了 raises-exception，执行时却没有报错："
+                "代码已经合法了（可能是库升级），请改写这个例子和描述它的正文",
+                location=cell,
+            )
 
 
 def _fix_citation_list_role(app, pagename, templatename, context, doctree):
@@ -214,6 +246,7 @@ def _fix_citation_list_role(app, pagename, templatename, context, doctree):
 
 def setup(app: Sphinx) -> dict:
     app.connect("html-page-context", _fix_citation_list_role)
+    app.connect("doctree-read", _check_raises_exception_cells)
     app.add_node(ExecStatsNode)
     app.add_directive("exec-stats", ExecStatsDirective)
     app.add_post_transform(ExecStatsTransform)

@@ -51,3 +51,14 @@ def test_stderr_output_fails_the_build(tmp_path):
     _, result = build_page(tmp_path, body)
     assert result.returncode != 0
     assert "stderr" in result.stdout + result.stderr
+
+
+def test_raises_exception_tag_on_code_that_no_longer_raises_fails(tmp_path):
+    """库升级让有意报错的代码变得合法时，构建必须失败，而不是留下过期的正文。"""
+    body = (
+        "# 不再报错\n\n```{code-cell} ipython3\n:tags: [raises-exception]\n"
+        "1 + 1\n```\n"
+    )
+    _, result = build_page(tmp_path, body)
+    assert result.returncode != 0
+    assert "raises-exception" in result.stdout + result.stderr
