@@ -9,6 +9,7 @@ import torch
 
 from dlbasics.tensors import (
     HistogramDemo,
+    associativity_gap,
     broadcast_shape,
     central_difference,
     describe,
@@ -102,6 +103,24 @@ def test_central_difference_matches_the_exact_derivative():
         central_difference(torch.sin, x, h=0.0)
 
 
+def test_associativity_gap_is_rounding_only():
+    g = torch.Generator().manual_seed(3)
+    mats = [
+        torch.randn(*s, generator=g) for s in [(50, 40), (40, 60), (60, 30)]
+    ]
+    gap32 = associativity_gap(*mats)
+    gap64 = associativity_gap(*(m.double() for m in mats))
+    # 练习的前提：float32 下确实不为 0，提高精度后小很多个数量级
+    assert 0 < gap32 < 1e-3
+    assert 0 <= gap64 < gap32 * 1e-6
+    eye = torch.eye(3)
+    assert associativity_gap(eye, eye, eye) == 0
+    with pytest.raises(ValueError, match="依次相乘"):
+        associativity_gap(torch.ones(2, 3), torch.ones(2, 3), torch.ones(3, 1))
+    with pytest.raises(ValueError, match="矩阵"):
+        associativity_gap(torch.ones(3), eye, eye)
+
+
 # ---------- 正文中的数字（tests/test_book.py 与页面比对） ----------
 
 
@@ -128,7 +147,16 @@ def book_numbers() -> dict[str, float]:
         torch.exp(-(xe**2)).sum().backward()
     exact = -2 * xe.detach() * torch.exp(-(xe.detach() ** 2))
     ratio = (xe.grad / exact)[exact != 0]
+
+    g = torch.Generator().manual_seed(3)  # 练习：矩阵乘法的结合律
+    mats = [
+        torch.randn(*s, generator=g) for s in [(50, 40), (40, 60), (60, 30)]
+    ]
     return {
+        "assoc_diff32": associativity_gap(*mats),
+        "assoc_diff64": associativity_gap(*(m.double() for m in mats)),
+        "eps32": torch.finfo(torch.float32).eps,
+        "eps64": torch.finfo(torch.float64).eps,
         "svd_err32": svd_reconstruction_error(A),
         "svd_err64": svd_reconstruction_error(A.double()),
         "hist_n": demo.n,

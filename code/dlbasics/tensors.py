@@ -88,3 +88,20 @@ def central_difference(
     if not h > 0:
         raise ValueError(f"步长 h 必须为正，收到 {h!r}")
     return (f(x + h) - f(x - h)) / (2 * h)
+
+
+def associativity_gap(
+    A: torch.Tensor, B: torch.Tensor, C: torch.Tensor
+) -> float:
+    """(AB)C 与 A(BC) 的最大绝对差：数学上为 0，浮点运算中是舍入误差。
+
+    形状 (m, k)、(k, n)、(n, p)。
+    """
+    if A.ndim != 2 or B.ndim != 2 or C.ndim != 2:
+        raise ValueError("A、B、C 都必须是矩阵（二阶张量）")
+    if A.shape[1] != B.shape[0] or B.shape[1] != C.shape[0]:
+        raise ValueError(
+            f"形状 {tuple(A.shape)}、{tuple(B.shape)}、{tuple(C.shape)} "
+            "不能依次相乘：前一个的列数要等于后一个的行数"
+        )
+    return ((A @ B) @ C - A @ (B @ C)).abs().max().item()
