@@ -9,11 +9,17 @@ import torch
 from torch import nn
 
 from dlbasics.activations import (
+    ACTIVATION_LABELS,
     ACTIVATIONS,
+    GRADIENT_SETTINGS,
     LEAKY_SLOPE,
     DeepMLP,
+    GradientConfig,
     autograd_derivative,
     derivative,
+    first_to_last_ratio,
+    geometric_mean,
+    gradient_norms_by_setting,
     init_weights,
     layer_grad_norms,
     matrix_product_norms,
@@ -33,6 +39,11 @@ def test_closed_form_derivative_matches_autograd(name):
     torch.testing.assert_close(
         derivative(name, X_GRID), auto, atol=1e-12, rtol=0
     )
+
+
+def test_every_activation_has_a_display_label():
+    assert set(ACTIVATION_LABELS) == set(ACTIVATIONS)
+    assert ACTIVATION_LABELS["leaky_relu"] == "Leaky ReLU"
 
 
 def test_sigmoid_derivative_peaks_at_a_quarter_at_zero():
@@ -71,7 +82,7 @@ def test_deep_mlp_shapes_and_residual_path():
 @pytest.mark.parametrize(
     ("scheme", "expected_var"),
     [
-        ("default", lambda n_in, n_out: 1 / (3 * n_in)),
+        ("pytorch", lambda n_in, n_out: 1 / (3 * n_in)),
         ("xavier", lambda n_in, n_out: 2 / (n_in + n_out)),
         ("he", lambda n_in, n_out: 2 / n_in),
     ],
@@ -81,9 +92,29 @@ def test_init_weights_gives_the_documented_variance(scheme, expected_var):
     init_weights(model, scheme, generator=gen(0))
     w = model.hidden[1].weight  # 400 × 400
     assert w.var().item() == pytest.approx(expected_var(400, 400), rel=0.03)
-    assert all((layer.bias == 0).all() for layer in model.hidden)
     with pytest.raises(ValueError, match="初始化方案"):
         init_weights(model, "orthogonal", generator=gen(0))
+
+
+def test_xavier_and_he_biases_are_zero_unless_asked():
+    model = init_weights(DeepMLP(2, 400), "he", generator=gen(0))
+    assert all((layer.bias == 0).all() for layer in model.hidden)
+    init_weights(model, "he", generator=gen(0), bias_std=0.3)
+    bias = model.hidden[1].bias
+    assert bias.std().item() == pytest.approx(0.3, rel=0.15)
+    with pytest.raises(ValueError, match="bias_std"):
+        init_weights(model, "he", generator=gen(0), bias_std=-1.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_pytorch_scheme_is_exactly_pytorchs_default(seed):
+    """标为“PyTorch 默认初始化”的，就是 nn.Linear 自己的初始化：逐位相同。"""
+    torch.manual_seed(seed)
+    theirs = DeepMLP(4, 16)
+    ours = init_weights(DeepMLP(4, 16), "pytorch", generator=gen(seed))
+    for p, q in zip(theirs.parameters(), ours.parameters(), strict=True):
+        assert torch.equal(p, q)
+    assert (ours.hidden[0].bias != 0).all()  # 偏置不为 0
 
 
 def test_init_weights_is_reproducible_with_a_generator():
@@ -100,33 +131,63 @@ def spiral_batch():
     return make_spiral(100, 3, 0.2, generator=gen(12345))
 
 
-def grad_ratio(act, scheme, data, residual=False):
-    model = DeepMLP(20, 64, activation=act, residual=residual)
-    init_weights(model, scheme, generator=gen(0))
-    norms = layer_grad_norms(model, *data)
-    assert len(norms) == 20
-    return norms[0] / norms[-1], norms
+@pytest.fixture(scope="module")
+def grad_norms():
+    return gradient_norms_by_setting(GradientConfig())
+
+
+def ratios(grad_norms, label):
+    return first_to_last_ratio(grad_norms[label])
+
+
+def test_gradient_experiment_shapes(grad_norms):
+    cfg = GradientConfig()
+    assert set(grad_norms) == set(GRADIENT_SETTINGS)
+    for norms in grad_norms.values():
+        assert norms.shape == (len(cfg.seeds), cfg.depth)
+        assert (norms > 0).all()
 
 
 def test_sigmoid_gradients_vanish_where_relu_with_he_init_does_not(
-    spiral_batch,
+    grad_norms,
 ):
-    sigmoid_ratio, _ = grad_ratio("sigmoid", "default", spiral_batch)
-    relu_ratio, relu_norms = grad_ratio("relu", "he", spiral_batch)
-    assert sigmoid_ratio < 1e-10
-    assert relu_ratio > 1e-2
-    assert min(relu_norms) > 1e-3
+    # 每个种子都成立，不只是平均
+    assert ratios(grad_norms, "sigmoid，PyTorch 默认初始化").max() < 1e-10
+    assert ratios(grad_norms, "ReLU，He 初始化").min() > 1e-2
+    assert grad_norms["ReLU，He 初始化"].min() > 1e-3
+    assert ratios(grad_norms, "tanh，Xavier 初始化").min() > 0.1
 
 
-def test_relu_alone_does_not_save_a_badly_scaled_network(spiral_batch):
-    _, norms = grad_ratio("relu", "default", spiral_batch)
-    assert max(norms) < 1e-6
+def test_relu_with_pytorch_default_init_still_vanishes(grad_norms):
+    r = ratios(grad_norms, "ReLU，PyTorch 默认初始化")
+    assert r.max() < 1e-5
+    # 正文的解释：每层约乘 √(1/6)；实测的每层因子与它相差不到 15%
+    depth = GradientConfig().depth
+    factor = geometric_mean(r) ** (1 / (depth - 1))
+    assert factor == pytest.approx(math.sqrt(1 / 6), rel=0.15)
+    # 种子间的范围与 He 初始化的范围不重叠
+    assert r.max() < ratios(grad_norms, "ReLU，He 初始化").min() * 1e-3
 
 
-def test_residual_connections_restore_the_gradient(spiral_batch):
-    plain, _ = grad_ratio("sigmoid", "default", spiral_batch)
-    residual, _ = grad_ratio("sigmoid", "default", spiral_batch, residual=True)
-    assert residual > 1e6 * plain
+def test_seed_spread_is_small_next_to_the_gaps_between_settings(grad_norms):
+    """正文：种子之间的差别在一个数量级以内。"""
+    for label in grad_norms:
+        r = ratios(grad_norms, label)
+        assert r.max() / r.min() < 10, label
+
+
+def test_residual_connections_restore_the_gradient(grad_norms):
+    plain = ratios(grad_norms, "sigmoid，PyTorch 默认初始化")
+    residual = ratios(grad_norms, "sigmoid + 残差连接")
+    assert residual.min() > 1e6 * plain.max()
+
+
+def test_geometric_mean_and_ratio_helpers():
+    assert geometric_mean(torch.tensor([1e-2, 1e2])) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="正数"):
+        geometric_mean(torch.tensor([1.0, 0.0]))
+    norms = torch.tensor([[2.0, 1.0, 4.0]])
+    assert first_to_last_ratio(norms).tolist() == [0.5]
 
 
 def test_product_of_standard_gaussian_matrices_explodes():
@@ -202,30 +263,32 @@ def book_numbers() -> dict[str, float]:
     out["sigmoid_grad_max"] = sig.max().item()
     out["sigmoid_grad_argmax"] = X_GRID[sig.argmax()].item()
 
-    depth, width = 20, 64
-    data = make_spiral(100, 3, 0.2, generator=gen(12345))
-    norms = {}
-    for key, (act, scheme, residual) in {
-        "sigmoid": ("sigmoid", "default", False),
-        "relu_default": ("relu", "default", False),
-        "relu_he": ("relu", "he", False),
-        "tanh": ("tanh", "xavier", False),
-        "residual": ("sigmoid", "default", True),
-    }.items():
-        model = DeepMLP(depth, width, activation=act, residual=residual)
-        init_weights(model, scheme, generator=gen(0))
-        norms[key] = layer_grad_norms(model, *data)
-    ratio = {k: v[0] / v[-1] for k, v in norms.items()}
+    cfg = GradientConfig()
+    depth, width = cfg.depth, cfg.width
+    data = make_spiral(cfg.n_per_class, generator=gen(cfg.data_seed))
+    grad = gradient_norms_by_setting(cfg)
+    tags = {
+        "sigmoid，PyTorch 默认初始化": "sigmoid",
+        "ReLU，PyTorch 默认初始化": "relu_default",
+        "ReLU，He 初始化": "relu_he",
+        "tanh，Xavier 初始化": "tanh",
+        "sigmoid + 残差连接": "residual",
+    }
+    for label, tag in tags.items():
+        r = first_to_last_ratio(grad[label])
+        out[f"ratio_{tag}"] = geometric_mean(r)
+        out[f"ratio_{tag}_min"] = r.min().item()
+        out[f"ratio_{tag}_max"] = r.max().item()
     out |= {
         "deep_depth": depth,
         "deep_width": width,
-        "ratio_sigmoid": ratio["sigmoid"],
-        "ratio_relu_he": ratio["relu_he"],
-        "ratio_tanh": ratio["tanh"],
-        "ratio_residual": ratio["residual"],
-        "relu_default_max": max(norms["relu_default"]),
-        "relu_he_min": min(norms["relu_he"]),
-        "residual_orders": math.log10(ratio["residual"] / ratio["sigmoid"]),
+        "grad_n_seeds": len(cfg.seeds),
+        "relu_default_factor": out["ratio_relu_default"] ** (1 / (depth - 1)),
+        "relu_default_predicted": math.sqrt(1 / 6),
+        "relu_he_min": grad["ReLU，He 初始化"].min().item(),
+        "residual_orders": math.log10(
+            out["ratio_residual"] / out["ratio_sigmoid"]
+        ),
     }
 
     n_mat, size, n_seeds = 100, 4, 20

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import pairwise
 
 import torch
@@ -20,6 +21,15 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": F.relu,
     "leaky_relu": lambda x: F.leaky_relu(x, LEAKY_SLOPE),
     "gelu": F.gelu,
+}
+
+# 图例与正文里用的名字（代码里的键是小写的标识符）
+ACTIVATION_LABELS = {
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "relu": "ReLU",
+    "leaky_relu": "Leaky ReLU",
+    "gelu": "GELU",
 }
 
 
@@ -111,39 +121,55 @@ class DeepMLP(nn.Module):
         return self.output(self.hidden_states(x)[-1][1])
 
 
+INIT_SCHEMES = ("pytorch", "xavier", "he")
+
+
 def init_weights(
     model: DeepMLP,
     scheme: str,
     *,
     generator: torch.Generator,
     gain: float = 1.0,
+    bias_std: float = 0.0,
 ) -> DeepMLP:
-    """按指定方案重新初始化所有线性层的权重，偏置置 0，原地修改并返回模型。
+    """按指定方案重新初始化所有线性层，原地修改并返回模型。
 
-    - ``"default"``：PyTorch 的默认方案 U(-1/√n, 1/√n)，方差 1/(3n)；
-    - ``"xavier"``：N(0, 2/(n_in + n_out))，Glorot 与 Bengio（2010）；
-    - ``"he"``：N(0, 2/n_in)，He 等（2015），为 ReLU 设计。
+    - ``"pytorch"``：与 ``nn.Linear`` 的默认初始化完全相同：权重与偏置都服从
+      U(-1/√n, 1/√n)，权重方差 1/(3n)；同一个种子得到与 PyTorch 相同的数；
+    - ``"xavier"``：权重 N(0, 2/(n_in + n_out))，Glorot 与 Bengio（2010）；
+    - ``"he"``：权重 N(0, 2/n_in)，He 等（2015），为 ReLU 设计。
 
-    n 是该层的输入维度（fan_in）。``gain`` 把标准差（或区间）再乘一个倍数，
+    n 是该层的输入维度（fan_in）。xavier 与 he 的偏置服从 N(0, bias_std²)
+    （默认 0，即全为 0）。``gain`` 把权重的标准差（或区间）再乘一个倍数，
     用来制造不稳定的初始化。
     """
-    layers = [*model.hidden, model.output]
-    for layer in layers:
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(
+            f"未知的初始化方案 {scheme!r}，可选 {'、'.join(INIT_SCHEMES)}"
+        )
+    if not bias_std >= 0:
+        raise ValueError(f"bias_std 不能为负，收到 {bias_std!r}")
+    for layer in [*model.hidden, model.output]:
         fan_out, fan_in = layer.weight.shape
-        if scheme == "default":
-            bound = gain / math.sqrt(fan_in)
-            nn.init.uniform_(layer.weight, -bound, bound, generator=generator)
-        elif scheme == "xavier":
-            std = gain * math.sqrt(2 / (fan_in + fan_out))
-            nn.init.normal_(layer.weight, 0.0, std, generator=generator)
-        elif scheme == "he":
-            std = gain * math.sqrt(2 / fan_in)
-            nn.init.normal_(layer.weight, 0.0, std, generator=generator)
-        else:
-            raise ValueError(
-                f"未知的初始化方案 {scheme!r}，可选 default、xavier、he"
+        if scheme == "pytorch":
+            # nn.Linear.reset_parameters 的做法：kaiming_uniform_(a=√5)
+            nn.init.kaiming_uniform_(
+                layer.weight, a=math.sqrt(5), generator=generator
             )
-        nn.init.zeros_(layer.bias)
+            if gain != 1.0:
+                layer.weight.data.mul_(gain)
+            bound = 1 / math.sqrt(fan_in)
+            nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+            continue
+        if scheme == "xavier":
+            std = gain * math.sqrt(2 / (fan_in + fan_out))
+        else:
+            std = gain * math.sqrt(2 / fan_in)
+        nn.init.normal_(layer.weight, 0.0, std, generator=generator)
+        if bias_std > 0:
+            nn.init.normal_(layer.bias, 0.0, bias_std, generator=generator)
+        else:
+            nn.init.zeros_(layer.bias)
     return model
 
 
@@ -185,3 +211,68 @@ def matrix_product_norms(
         M = M @ draw()
         norms.append(M.norm())
     return torch.stack(norms)
+
+
+# ---------- 本章的实验：深层网络中各层的梯度 ----------
+
+
+@dataclass(frozen=True)
+class GradientConfig:
+    """“梯度消失”实验的设置：网络形状、数据与重复的种子。"""
+
+    depth: int = 20
+    width: int = 64
+    n_per_class: int = 100  # 螺旋数据每类的点数
+    data_seed: int = 12345
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # 初始化的种子
+
+
+# 标签: (激活函数, 初始化方案, 是否残差)。标签就是图例里的名字
+GRADIENT_SETTINGS: dict[str, tuple[str, str, bool]] = {
+    "sigmoid，PyTorch 默认初始化": ("sigmoid", "pytorch", False),
+    "ReLU，PyTorch 默认初始化": ("relu", "pytorch", False),
+    "ReLU，He 初始化": ("relu", "he", False),
+    "tanh，Xavier 初始化": ("tanh", "xavier", False),
+    "sigmoid + 残差连接": ("sigmoid", "pytorch", True),
+}
+
+
+def gradient_norms_by_setting(
+    cfg: GradientConfig = GradientConfig(),
+) -> dict[str, torch.Tensor]:
+    """每种设置、每个种子下各隐藏层权重梯度的范数。
+
+    对螺旋数据做一次前向与反向传播。返回 ``{标签: 张量}``，张量形状
+    (种子数, depth)，第 0 列是最靠近输入的层。
+    """
+    from dlbasics.spiral import make_spiral
+
+    X, y = make_spiral(
+        cfg.n_per_class,
+        generator=torch.Generator().manual_seed(cfg.data_seed),
+    )
+    results = {}
+    for label, (act, scheme, residual) in GRADIENT_SETTINGS.items():
+        runs = []
+        for seed in cfg.seeds:
+            model = DeepMLP(
+                cfg.depth, cfg.width, activation=act, residual=residual
+            )
+            init_weights(
+                model, scheme, generator=torch.Generator().manual_seed(seed)
+            )
+            runs.append(layer_grad_norms(model, X, y))
+        results[label] = torch.tensor(runs, dtype=torch.float64)
+    return results
+
+
+def first_to_last_ratio(norms: torch.Tensor) -> torch.Tensor:
+    """每个种子下第 1 层与最后一层梯度范数之比，形状 (种子数,)。"""
+    return norms[:, 0] / norms[:, -1]
+
+
+def geometric_mean(values: torch.Tensor) -> float:
+    """几何平均 exp(mean(log x))：比值跨好几个数量级时比算术平均有意义。"""
+    if (values <= 0).any():
+        raise ValueError("几何平均只对正数有定义")
+    return values.log().mean().exp().item()
