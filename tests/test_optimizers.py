@@ -9,12 +9,25 @@ import pytest
 import torch
 
 from dlbasics.optimizers import (
+    METHODS,
     SGD,
     Adam,
+    Method,
+    OptimizerConfig,
     RMSProp,
+    budget_experiment,
+    epochs_to_reach,
     fit_line,
+    gd_lr_bound,
+    last_epoch_mean,
+    least_squares,
+    line_mse,
     make_line_data,
+    make_splits,
     mse_surface,
+    samples_to_reach,
+    scale_experiment,
+    sensitivity_experiment,
 )
 
 
@@ -132,185 +145,241 @@ def test_fit_line_records_every_update_and_counts_epochs():
     assert run.epochs[-1] == 3.0 and run.path[0] == (0.0, 0.0)
 
 
+def test_fit_line_records_validation_loss_and_stops_when_diverging():
+    X, y = make_line_data(100, generator=gen(0))
+    val = make_line_data(50, generator=gen(1))
+    _, run = fit_line(
+        lambda p: SGD(p, 0.1), X, y, batch_size=100, num_epochs=5,
+        generator=gen(1), val=val,
+    )  # fmt: skip
+    assert len(run.val_losses) == len(run.losses) == 6
+    w, b = run.path[-1]
+    assert run.val_losses[-1] == pytest.approx(line_mse(*val, w, b), rel=1e-6)
+    assert run.losses[-1] == pytest.approx(line_mse(X, y, w, b), rel=1e-6)
+    _, blown = fit_line(
+        lambda p: SGD(p, 10.0), X, y, batch_size=100, num_epochs=1000,
+        generator=gen(1),
+    )  # fmt: skip
+    assert not math.isfinite(blown.losses[-1]) and len(blown.losses) < 1001
+
+
+def test_least_squares_is_the_minimum():
+    X, y = make_line_data(100, generator=gen(0))
+    w, b = least_squares(X, y)
+    best = line_mse(X, y, w, b)
+    for dw, db in [(0.01, 0), (-0.01, 0), (0, 0.01), (0, -0.01)]:
+        assert line_mse(X, y, w + dw, b + db) > best
+
+
+def test_last_epoch_mean_and_epochs_to_reach():
+    assert last_epoch_mean([9.0, 1.0, 2.0, 3.0], 3, 1) == 2.0
+    assert last_epoch_mean([9.0, 1.0, 2.0], 100, 100) == 2.0
+    X, y = make_line_data(100, generator=gen(0))
+    _, run = fit_line(
+        lambda p: SGD(p, 0.3), X, y, batch_size=100, num_epochs=30,
+        generator=gen(1),
+    )  # fmt: skip
+    target = run.losses[10]
+    assert epochs_to_reach(run, target) <= 10
+    assert epochs_to_reach(run, 0.0) is None
+
+
+def test_gd_lr_bound_matches_the_hessian():
+    X = torch.tensor([[0.0], [1.0], [2.0]])
+    A = torch.cat([X, torch.ones_like(X)], 1)
+    lam = torch.linalg.eigvalsh(2 * A.T @ A / 3).max().item()
+    assert gd_lr_bound(X) == pytest.approx(2 / lam)
+
+
+def test_samples_to_reach_counts_gradient_evaluations():
+    X, y = make_line_data(200, generator=gen(0))
+    target = 1.05 * line_mse(X, y, *least_squares(X, y))
+    gd = samples_to_reach(
+        Method("sgd", None), 0.3, X, y, target=target, max_samples=10**6,
+        generator=gen(1),
+    )  # fmt: skip
+    assert gd is not None and gd % 200 == 0  # 全批量：每步 n 个样本
+    sgd = samples_to_reach(
+        Method("sgd", 1), 0.01, X, y, target=target, max_samples=10**5,
+        generator=gen(1),
+    )  # fmt: skip
+    assert sgd is not None and sgd < gd
+    never = samples_to_reach(
+        Method("sgd", 1), 1e-6, X, y, target=target, max_samples=500,
+        generator=gen(1),
+    )  # fmt: skip
+    assert never is None
+
+
 # ---------- 本章的结论（固定种子） ----------
 
 
 @functools.cache
 def chapter_results() -> dict:
-    X, y = make_line_data(100, 3.0, 1.0, 0.5, (0.0, 2.0), generator=gen(0))
-    A = torch.cat([X, torch.ones_like(X)], dim=1)
-    w_star, b_star = torch.linalg.lstsq(A, y).solution[:, 0].tolist()
-    loss_star = ((X * w_star + b_star - y) ** 2).mean().item()
-    _, notes = fit_line(
-        lambda p: Adam(p, lr=0.1),
-        X,
-        y,
-        batch_size=100,
-        num_epochs=100,
-        generator=gen(1),
-    )
-    budget = 20
-    lrs = torch.logspace(-3, 0, 13).tolist()
-    methods = {
-        "gd": (lambda lr: lambda p: SGD(p, lr), 100),
-        "sgd": (lambda lr: lambda p: SGD(p, lr), 1),
-        "mb": (lambda lr: lambda p: SGD(p, lr), 10),
-        "mom": (lambda lr: lambda p: SGD(p, lr, momentum=0.9), 100),
-        "adam": (lambda lr: lambda p: Adam(p, lr), 100),
+    cfg = OptimizerConfig()
+    X, y = make_splits(cfg)["train"]
+    budget = budget_experiment(cfg)
+    chosen = {
+        name: budget[name].lr
+        for name in ["GD（全批量）", "SGD（批量 1）", "小批量 SGD（批量 10）"]
     }
-    best = {}
-    for tag, (make, batch) in methods.items():
-        candidates = []
-        for lr in lrs:
-            _, run = fit_line(
-                make(lr),
-                X,
-                y,
-                batch_size=batch,
-                num_epochs=budget,
-                generator=gen(1),
-            )
-            final = (
-                run.losses[-1] if math.isfinite(run.losses[-1]) else math.inf
-            )
-            candidates.append((final, lr, run))
-        best[tag] = min(candidates, key=lambda c: c[0])
-    sweep = torch.logspace(-3, 1, 17).tolist()
-    X_wide, y_wide = make_line_data(
-        100, 3.0, 1.0, 0.5, (0.0, 10.0), generator=gen(0)
-    )
-    sens = {}
-    for scale, (Xs, ys) in {
-        "narrow": (X, y),
-        "wide": (X_wide, y_wide),
-    }.items():
-        for name, make in {
-            "gd": lambda lr: lambda p: SGD(p, lr),
-            "adam": lambda lr: lambda p: Adam(p, lr),
-        }.items():
-            sens[(name, scale)] = [
-                fit_line(
-                    make(lr),
-                    Xs,
-                    ys,
-                    batch_size=100,
-                    num_epochs=100,
-                    generator=gen(1),
-                )[1].losses[-1]
-                for lr in sweep
-            ]
-    start = {"narrow": (y**2).mean().item(), "wide": (y_wide**2).mean().item()}
-
-    def hessian_bound(Xs):
-        A = torch.cat([Xs, torch.ones_like(Xs)], 1)
-        return 2 / torch.linalg.eigvalsh(2 * (A.T @ A) / len(Xs)).max().item()
-
     return {
-        "loss_star": loss_star,
-        "w_star": w_star,
-        "b_star": b_star,
-        "notes": notes,
-        "best": best,
-        "sweep": sweep,
-        "sens": sens,
-        "start": start,
-        "bound": {"narrow": hessian_bound(X), "wide": hessian_bound(X_wide)},
+        "cfg": cfg,
+        "X": X,
+        "y": y,
+        "loss_star": line_mse(X, y, *least_squares(X, y)),
+        "budget": budget,
+        "sens": sensitivity_experiment(cfg),
+        "scale": scale_experiment(cfg, chosen),
     }
 
 
-def best_lr(sweep, finals):
-    return min(
-        (f, lr)
-        for lr, f in zip(sweep, finals, strict=True)
-        if math.isfinite(f)
-    )[1]
-
-
-def largest_stable_lr(sweep, finals, start):
-    return max(
-        lr
-        for lr, f in zip(sweep, finals, strict=True)
-        if math.isfinite(f) and f < start
-    )
+def reach_epochs(r, name):
+    target = r["loss_star"] * (1 + r["cfg"].scale_tolerance)
+    return [epochs_to_reach(run, target) for run in r["budget"][name].runs]
 
 
 @pytest.mark.slow
-def test_sgd_reaches_the_optimum_within_the_sample_budget():
+def test_budget_experiment_chooses_on_validation_and_is_seeded():
     r = chapter_results()
-    assert r["best"]["sgd"][0] < r["loss_star"] * 1.001
-    assert r["best"]["mb"][0] < r["loss_star"] * 1.001
-    assert r["best"]["gd"][0] > r["best"]["mb"][0]  # 全批量只更新了 20 次
-    # 笔记的设置（Adam、学习率 0.1、100 步）学到了，但还没有完全收敛
-    assert (
-        r["loss_star"] * 1.05
-        < r["notes"].losses[-1]
-        < r["notes"].losses[0] / 10
-    )
+    cfg = r["cfg"]
+    for name, result in r["budget"].items():
+        assert result.lr in cfg.lr_grid
+        assert result.val_by_lr[result.lr] == min(result.val_by_lr.values())
+        stochastic = METHODS[name].batch_size is not None
+        assert len(result.runs) == (len(cfg.order_seeds) if stochastic else 1)
+    # 同样的设置、同样的种子给出同样的结果
+    again = budget_experiment(cfg)["SGD（批量 1）"].train_last_epoch
+    assert again == r["budget"]["SGD（批量 1）"].train_last_epoch
+
+
+@pytest.mark.slow
+def test_sgd_gets_close_first_but_gd_ends_lower():
+    r = chapter_results()
+    gd = reach_epochs(r, "GD（全批量）")
+    for name in ["SGD（批量 1）", "小批量 SGD（批量 10）"]:
+        reached = reach_epochs(r, name)
+        assert None not in reached and max(reached) < min(gd)
+    assert reach_epochs(r, "GD + 动量 0.9") == [None]
+    assert reach_epochs(r, "Adam（全批量）") == [None]
+    # 最后一轮：GD 的损失低于单样本 SGD 的每一个种子
+    gd_final = r["budget"]["GD（全批量）"].train_last_epoch[0]
+    assert gd_final < min(r["budget"]["SGD（批量 1）"].train_last_epoch)
 
 
 @pytest.mark.slow
 def test_gd_stability_follows_the_curvature_bound_and_adam_does_not_diverge():
     r = chapter_results()
-    for scale in ("narrow", "wide"):
-        stable = largest_stable_lr(
-            r["sweep"], r["sens"][("gd", scale)], r["start"][scale]
-        )
-        assert stable < r["bound"][scale]
-        # 网格上比界限大的下一个学习率已经发散
-        above = next(lr for lr in r["sweep"] if lr > r["bound"][scale])
-        index = r["sweep"].index(above)
-        assert not r["sens"][("gd", scale)][index] < r["start"][scale]
-        assert all(math.isfinite(f) for f in r["sens"][("adam", scale)])
-    gd_ratio = best_lr(r["sweep"], r["sens"][("gd", "narrow")]) / best_lr(
-        r["sweep"], r["sens"][("gd", "wide")]
+    cfg = r["cfg"]
+    for scale, x_range in [("narrow", cfg.x_range), ("wide", cfg.wide_range)]:
+        sweep = r["sens"][("GD", scale)]
+        bound = gd_lr_bound(make_splits(cfg, x_range)["train"][0])
+        assert sweep.largest_stable_lr() < bound
+        above = next(lr for lr in sweep.lrs if lr > bound)
+        assert not sweep.train[sweep.lrs.index(above)] < sweep.start
+        adam = r["sens"][("Adam", scale)]
+        assert all(math.isfinite(t) and t < adam.start for t in adam.train)
+    gd_ratio = (
+        r["sens"][("GD", "narrow")].best_lr()
+        / r["sens"][("GD", "wide")].best_lr()
     )
     assert gd_ratio > 10
+    # GD：两种尺度下没有共同好用的学习率；Adam：有一大段共同的
+    gd_narrow = set(r["sens"][("GD", "narrow")].near_optimal_lrs())
+    gd_wide = set(r["sens"][("GD", "wide")].near_optimal_lrs())
+    assert gd_narrow and not gd_narrow & gd_wide
+    adam_narrow = set(r["sens"][("Adam", "narrow")].near_optimal_lrs())
+    adam_wide = set(r["sens"][("Adam", "wide")].near_optimal_lrs())
+    assert 1.0 in adam_narrow & adam_wide
+    assert len(adam_narrow & adam_wide) >= 4
+    # Adam 的默认学习率 1e-3 在 100 步里远没有收敛
+    assert r["sens"][("Adam", "narrow")].lrs[0] == pytest.approx(1e-3)
+    assert r["sens"][("Adam", "narrow")].train[0] > 10 * r["loss_star"]
+
+
+@pytest.mark.slow
+def test_sgd_cost_does_not_grow_with_the_training_set():
+    r = chapter_results()
+    sizes = r["cfg"].scale_sizes
+    gd = r["scale"]["GD（全批量）"]
+    sgd = r["scale"]["SGD（批量 1）"]
+    small, large = min(sizes), max(sizes)
+    assert gd[large][0] > 50 * gd[small][0]  # GD 的代价随 n 线性增长
+    assert None not in sgd[large] and None not in sgd[small]
+    mean = {n: sum(sgd[n]) / len(sgd[n]) for n in (small, large)}
+    assert 0.5 < mean[large] / mean[small] < 2  # SGD 几乎不变
+    assert max(sgd[large]) < large  # 没看完一遍就到了
 
 
 # ---------- 正文中的数字（tests/test_book.py 与页面比对） ----------
 
 
 def book_numbers() -> dict[str, float]:
-    """按 book/optimizers.md 的步骤独立重算正文引用的每个数字。"""
+    """按 book/optimizers.md 的步骤，用同样的实验函数算出正文引用的数字。"""
     r = chapter_results()
+    cfg, X, y, loss_star = r["cfg"], r["X"], r["y"], r["loss_star"]
+    w_star, b_star = least_squares(X, y)
+    _, notes = fit_line(
+        lambda p: Adam(p, lr=cfg.notes_lr), X, y, batch_size=len(X),
+        num_epochs=cfg.notes_steps, generator=gen(1),
+    )  # fmt: skip
     out = {
-        "w_star": r["w_star"],
-        "b_star": r["b_star"],
-        "loss_star": r["loss_star"],
-        "n_points": 100,
-        "noise": 0.5,
-        "notes_lr": 0.1,
-        "notes_steps": 100,
-        "notes_w": r["notes"].path[-1][0],
-        "notes_b": r["notes"].path[-1][1],
-        "notes_loss": r["notes"].losses[-1],
-        "notes_gap": r["notes"].losses[-1] / r["loss_star"] - 1,
-        "budget_epochs": 20,
-        "sgd_updates": 20 * 100,
-        "sens_steps": 100,
+        "w_star": w_star,
+        "b_star": b_star,
+        "loss_star": loss_star,
+        "n_points": cfg.n_points,
+        "noise": cfg.noise,
+        "notes_lr": cfg.notes_lr,
+        "notes_steps": cfg.notes_steps,
+        "notes_w": notes.path[-1][0],
+        "notes_b": notes.path[-1][1],
+        "notes_loss": notes.losses[-1],
+        "notes_gap": notes.losses[-1] / loss_star - 1,
+        "budget_epochs": cfg.budget_epochs,
+        "sgd_updates": cfg.budget_epochs * cfg.n_points,
+        "n_order_seeds": len(cfg.order_seeds),
+        "sens_steps": cfg.sens_steps,
     }
-    for tag, (final, lr, run) in r["best"].items():
-        out |= {
-            f"{tag}_loss": final,
-            f"{tag}_lr": lr,
-            f"{tag}_w": run.path[-1][0],
-            f"{tag}_b": run.path[-1][1],
-        }
-    sweep, sens, start = r["sweep"], r["sens"], r["start"]
+    tags = {"GD（全批量）": "gd", "SGD（批量 1）": "sgd",
+            "小批量 SGD（批量 10）": "mb", "GD + 动量 0.9": "mom",
+            "Adam（全批量）": "adam"}  # fmt: skip
+    for name, tag in tags.items():
+        result = r["budget"][name]
+        train = result.train_last_epoch
+        out[f"{tag}_lr"] = result.lr
+        out[f"{tag}_train"] = sum(train) / len(train)
+        out[f"{tag}_train_min"] = min(train)
+        out[f"{tag}_train_max"] = max(train)
+        out[f"{tag}_test"] = sum(result.test_losses) / len(result.test_losses)
+        reach = reach_epochs(r, name)
+        if None not in reach:
+            out[f"{tag}_reach"] = sum(reach) / len(reach)
+            out[f"{tag}_reach_max"] = max(reach)
+    sens = r["sens"]
+    X_wide = make_splits(cfg, cfg.wide_range)["train"][0]
     out |= {
-        "gd_best_narrow": best_lr(sweep, sens[("gd", "narrow")]),
-        "gd_best_wide": best_lr(sweep, sens[("gd", "wide")]),
-        "gd_stable_narrow": largest_stable_lr(
-            sweep, sens[("gd", "narrow")], start["narrow"]
-        ),
-        "gd_stable_wide": largest_stable_lr(
-            sweep, sens[("gd", "wide")], start["wide"]
-        ),
-        "adam_best_narrow": best_lr(sweep, sens[("adam", "narrow")]),
-        "adam_best_wide": best_lr(sweep, sens[("adam", "wide")]),
-        "sweep_max": max(sweep),
-        "gd_bound_narrow": r["bound"]["narrow"],
-        "gd_bound_wide": r["bound"]["wide"],
+        "gd_best_narrow": sens[("GD", "narrow")].best_lr(),
+        "gd_best_wide": sens[("GD", "wide")].best_lr(),
+        "gd_stable_narrow": sens[("GD", "narrow")].largest_stable_lr(),
+        "gd_stable_wide": sens[("GD", "wide")].largest_stable_lr(),
+        "sweep_max": max(cfg.sweep_lrs),
+        "adam_default_lr": sens[("Adam", "narrow")].lrs[0],
+        "adam_default_ratio": sens[("Adam", "narrow")].train[0] / loss_star,
+        "gd_bound_narrow": gd_lr_bound(X),
+        "gd_bound_wide": gd_lr_bound(X_wide),
     }
     out["gd_best_ratio"] = out["gd_best_narrow"] / out["gd_best_wide"]
+    for (name, scale), sweep in sens.items():
+        ok = sweep.near_optimal_lrs()
+        if ok:
+            out[f"{name.lower()}_ok_{scale}_min"] = min(ok)
+            out[f"{name.lower()}_ok_{scale}_max"] = max(ok)
+    n_min, n_max = min(cfg.scale_sizes), max(cfg.scale_sizes)
+    out["scale_n_min"], out["scale_n_max"] = n_min, n_max
+    for name, tag in [("GD（全批量）", "gd"), ("SGD（批量 1）", "sgd"),
+                      ("小批量 SGD（批量 10）", "mb")]:  # fmt: skip
+        for n, label in [(n_min, "min"), (n_max, "max")]:
+            runs = r["scale"][name][n]
+            out[f"scale_{tag}_{label}"] = sum(runs) / len(runs)
+    out["scale_gd_epochs"] = r["scale"]["GD（全批量）"][n_max][0] / n_max
     return out

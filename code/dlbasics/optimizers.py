@@ -158,11 +158,36 @@ def make_line_data(
 
 @dataclass
 class RegressionRun:
-    """一次训练的记录：每次更新后的全数据损失、(w, b) 与已处理的 epoch 数。"""
+    """一次训练的记录：每次更新后的全数据损失、(w, b) 与已处理的轮数。
+
+    ``val_losses`` 只在给出验证集时记录。
+    """
 
     losses: list[float] = field(default_factory=list)
     path: list[tuple[float, float]] = field(default_factory=list)
     epochs: list[float] = field(default_factory=list)
+    val_losses: list[float] = field(default_factory=list)
+
+
+def _line_mse_fn(
+    X: torch.Tensor, y: torch.Tensor
+) -> Callable[[float, float], float]:
+    """返回 (w, b) ↦ 均方误差 的函数，用预先算好的样本矩（float64）计算。
+
+    L(w, b) = w²·E[x²] + 2wb·E[x] + b² − 2w·E[xy] − 2b·E[y] + E[y²]，
+    每次只需几次乘加，不必再遍历数据；训练中每一步都要记录损失时快得多。
+    """
+    x, t = X[:, 0].double(), y[:, 0].double()
+    xx, x1, xy = (x * x).mean().item(), x.mean().item(), (x * t).mean().item()
+    t1, tt = t.mean().item(), (t * t).mean().item()
+
+    def mse(w: float, b: float) -> float:
+        if not (math.isfinite(w) and math.isfinite(b)):
+            return math.inf
+        value = w * w * xx + 2 * w * b * x1 + b * b - 2 * w * xy - 2 * b * t1
+        return value + tt
+
+    return mse
 
 
 def fit_line(
@@ -174,11 +199,13 @@ def fit_line(
     num_epochs: float,
     init: tuple[float, float] = (0.0, 0.0),
     generator: torch.Generator,
+    val: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[nn.Linear, RegressionRun]:
     """用均方误差训练 ``nn.Linear(1, 1)``，参数从 ``init = (w, b)`` 开始。
 
-    每个 epoch 按 ``generator`` 打乱后分批更新，共处理 ``num_epochs`` 遍数据
-    （可以是小数）。每次更新后记录全数据上的损失，便于按“处理的样本数”比较。
+    每轮按 ``generator`` 打乱后分批更新，共处理 ``num_epochs`` 遍数据
+    （可以是小数）。每次更新后记录全部训练数据上的损失（以及 ``val`` 上的
+    损失），便于按“处理的样本数”比较。损失变成 inf 或 nan（发散）时提前停止。
     """
     check_positive_int("batch_size", batch_size)
     model = nn.Linear(1, 1)
@@ -190,10 +217,15 @@ def fit_line(
     total_steps = math.ceil(num_epochs * n / batch_size)
     run = RegressionRun()
 
+    train_mse = _line_mse_fn(X, y)
+    val_mse = None if val is None else _line_mse_fn(*val)
+
     def record(samples_seen: int) -> None:
-        with torch.no_grad():
-            run.losses.append(nn.functional.mse_loss(model(X), y).item())
-        run.path.append((model.weight.item(), model.bias.item()))
+        w, b = model.weight.item(), model.bias.item()
+        run.losses.append(train_mse(w, b))
+        if val_mse is not None:
+            run.val_losses.append(val_mse(w, b))
+        run.path.append((w, b))
         run.epochs.append(samples_seen / n)
 
     record(0)
@@ -209,6 +241,8 @@ def fit_line(
         optimizer.step()
         seen += len(idx)
         record(seen)
+        if not math.isfinite(run.losses[-1]):
+            break  # 已经发散：再算下去也只是 inf 或 nan
     return model, run
 
 
@@ -218,3 +252,314 @@ def mse_surface(
     """均方误差 L(w, b) 在网格 ws × bs 上的值，形状 (len(bs), len(ws))。"""
     pred = ws[None, :, None] * X[:, 0][None, None, :] + bs[:, None, None]
     return ((pred - y[:, 0][None, None, :]) ** 2).mean(dim=-1)
+
+
+def line_mse(X: torch.Tensor, y: torch.Tensor, w: float, b: float) -> float:
+    """直线 y = w x + b 在数据 (X, y) 上的均方误差。"""
+    return ((w * X + b - y) ** 2).mean().item()
+
+
+def least_squares(X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """最小二乘解 (w*, b*)：均方误差的精确最小点。X、y 形状 (n, 1)。"""
+    A = torch.cat([X, torch.ones_like(X)], dim=1)
+    w, b = torch.linalg.lstsq(A, y).solution[:, 0].tolist()
+    return w, b
+
+
+# ---------- 本章的实验 ----------
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """本章实验的全部设置；正文中的数字都由这组设置算出。"""
+
+    n_points: int = 100  # 笔记中的数据：y = 3x + 1 + 噪声
+    w: float = 3.0
+    b: float = 1.0
+    noise: float = 0.5
+    x_range: tuple[float, float] = (0.0, 2.0)
+    wide_range: tuple[float, float] = (0.0, 10.0)  # 实验二：放大输入的尺度
+    train_seed: int = 0  # 训练集、验证集、测试集来自同一分布的三个种子
+    val_seed: int = 1
+    test_seed: int = 2
+    notes_lr: float = 0.1  # 笔记的设置：Adam、全批量
+    notes_steps: int = 100
+    budget_epochs: int = 20  # 实验一：每种方法都处理 20 轮数据
+    lr_grid: tuple[float, ...] = tuple(10 ** (k / 2) for k in range(-5, 1))
+    order_seeds: tuple[int, ...] = (1, 2, 3)  # 打乱样本顺序的种子
+    sens_steps: int = 100  # 实验二：全批量训练的步数
+    sweep_lrs: tuple[float, ...] = tuple(10 ** (k / 4) for k in range(-12, 5))
+    scale_sizes: tuple[int, ...] = (100, 1000, 10000)  # 实验四：训练集大小
+    scale_tolerance: float = 0.05  # 损失降到最小值的 1.05 倍以内算“到达”
+
+
+def make_splits(
+    cfg: OptimizerConfig, x_range: tuple[float, float] | None = None
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """同一分布的训练集、验证集与测试集，各 ``cfg.n_points`` 个点。"""
+    x_range = cfg.x_range if x_range is None else x_range
+    return {
+        name: make_line_data(
+            cfg.n_points,
+            cfg.w,
+            cfg.b,
+            cfg.noise,
+            x_range,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        for name, seed in [
+            ("train", cfg.train_seed),
+            ("val", cfg.val_seed),
+            ("test", cfg.test_seed),
+        ]
+    }
+
+
+@dataclass(frozen=True)
+class Method:
+    """实验一比较的一种方法：优化器与批量大小（None 表示全批量）。"""
+
+    optimizer: str  # "sgd" 或 "adam"
+    batch_size: int | None
+    momentum: float = 0.0
+
+    def make(self, lr: float) -> Callable[[Iterable], torch.optim.Optimizer]:
+        """返回“给参数、建优化器”的函数，传给 ``fit_line``。"""
+        if self.optimizer == "adam":
+            return lambda params: Adam(params, lr)
+        return lambda params: SGD(params, lr, momentum=self.momentum)
+
+
+METHODS: dict[str, Method] = {
+    "GD（全批量）": Method("sgd", None),
+    "SGD（批量 1）": Method("sgd", 1),
+    "小批量 SGD（批量 10）": Method("sgd", 10),
+    "GD + 动量 0.9": Method("sgd", None, momentum=0.9),
+    "Adam（全批量）": Method("adam", None),
+}
+
+
+def last_epoch_mean(values: list[float], n: int, batch_size: int) -> float:
+    """最后一轮里各次更新之后的平均值（一轮有 ⌈n / batch_size⌉ 次更新）。
+
+    随机方法的损失在最优点附近跳动，只看最后一次更新是一次随机抽样；
+    对最后一轮取平均更能代表它停在哪里。
+    """
+    per_epoch = math.ceil(n / batch_size)
+    tail = values[-per_epoch:]
+    return sum(tail) / len(tail)
+
+
+@dataclass
+class MethodResult:
+    """一种方法在实验一中的结果。"""
+
+    lr: float  # 在验证集上选出的学习率
+    val_by_lr: dict[float, float]  # 每个候选学习率的验证损失（种子平均）
+    runs: list[RegressionRun]  # 选出的学习率下，每个打乱种子一次
+    train_last_epoch: list[float]  # 每个种子最后一轮的平均训练损失
+    test_losses: list[float]  # 每个种子训练结束时的测试损失
+
+
+def budget_experiment(
+    cfg: OptimizerConfig = OptimizerConfig(),
+) -> dict[str, MethodResult]:
+    """实验一：每种方法处理同样多的样本，学习率在验证集上选。
+
+    对每个候选学习率、每个打乱种子训练一次，用“最后一轮验证损失的平均”
+    再对种子取平均作为选择标准；全批量方法没有随机性，只运行一次。
+    """
+    data = make_splits(cfg)
+    (X, y), n = data["train"], cfg.n_points
+    results = {}
+    for name, method in METHODS.items():
+        batch = method.batch_size or n
+        seeds = cfg.order_seeds if method.batch_size else cfg.order_seeds[:1]
+        runs_by_lr, val_by_lr = {}, {}
+        for lr in cfg.lr_grid:
+            runs = [
+                fit_line(
+                    method.make(lr), X, y, batch_size=batch,
+                    num_epochs=cfg.budget_epochs, val=data["val"],
+                    generator=torch.Generator().manual_seed(seed),
+                )[1]
+                for seed in seeds
+            ]  # fmt: skip
+            scores = [last_epoch_mean(r.val_losses, n, batch) for r in runs]
+            score = sum(scores) / len(scores)
+            val_by_lr[lr] = score if math.isfinite(score) else math.inf
+            runs_by_lr[lr] = runs
+        best = min(val_by_lr, key=val_by_lr.get)
+        runs = runs_by_lr[best]
+        results[name] = MethodResult(
+            lr=best,
+            val_by_lr=val_by_lr,
+            runs=runs,
+            train_last_epoch=[
+                last_epoch_mean(r.losses, n, batch) for r in runs
+            ],
+            test_losses=[line_mse(*data["test"], *r.path[-1]) for r in runs],
+        )
+    return results
+
+
+@dataclass
+class SweepResult:
+    """实验二：全批量训练若干步后的损失随学习率的变化。"""
+
+    lrs: list[float]
+    train: list[float]  # 训练结束时的训练损失（发散时为 inf 或 nan）
+    val: list[float]  # 训练结束时的验证损失
+    start: float  # 参数为 (0, 0) 时的训练损失
+    loss_min: float  # 训练集上的最小损失（最小二乘解）
+
+    def best_lr(self) -> float:
+        """验证损失最低的学习率。"""
+        finite = [
+            (v, lr)
+            for lr, v in zip(self.lrs, self.val, strict=True)
+            if math.isfinite(v)
+        ]
+        return min(finite)[1]
+
+    def near_optimal_lrs(self, tolerance: float = 0.1) -> list[float]:
+        """训练损失不超过最小损失的 1 + tolerance 倍的那些学习率。"""
+        limit = self.loss_min * (1 + tolerance)
+        return [
+            lr
+            for lr, t in zip(self.lrs, self.train, strict=True)
+            if math.isfinite(t) and t <= limit
+        ]
+
+    def largest_stable_lr(self) -> float:
+        """训练后损失仍低于起点（没有发散）的最大学习率。"""
+        return max(
+            lr
+            for lr, t in zip(self.lrs, self.train, strict=True)
+            if math.isfinite(t) and t < self.start
+        )
+
+
+def sensitivity_experiment(
+    cfg: OptimizerConfig = OptimizerConfig(),
+) -> dict[tuple[str, str], SweepResult]:
+    """实验二：GD 与 Adam 在两种输入尺度下的学习率扫描。
+
+    返回 ``{(方法, 尺度): SweepResult}``，方法是 "GD" 或 "Adam"，
+    尺度是 "narrow"（x ∈ x_range）或 "wide"（x ∈ wide_range）。
+    """
+    factories = {"GD": Method("sgd", None), "Adam": Method("adam", None)}
+    results = {}
+    for scale, x_range in [("narrow", cfg.x_range), ("wide", cfg.wide_range)]:
+        data = make_splits(cfg, x_range)
+        X, y = data["train"]
+        for name, method in factories.items():
+            train, val = [], []
+            for lr in cfg.sweep_lrs:
+                _, run = fit_line(
+                    method.make(lr), X, y, batch_size=len(X),
+                    num_epochs=cfg.sens_steps, val=data["val"],
+                    generator=torch.Generator().manual_seed(cfg.order_seeds[0]),
+                )  # fmt: skip
+                train.append(run.losses[-1])
+                val.append(run.val_losses[-1])
+            results[(name, scale)] = SweepResult(
+                lrs=list(cfg.sweep_lrs),
+                train=train,
+                val=val,
+                start=(y**2).mean().item(),
+                loss_min=line_mse(X, y, *least_squares(X, y)),
+            )
+    return results
+
+
+def gd_lr_bound(X: torch.Tensor) -> float:
+    """全批量梯度下降在均方误差上不发散的学习率上界 2/λ_max(H)。
+
+    H = (2/n) Σ [x_i, 1]ᵀ[x_i, 1] 是损失对 (w, b) 的黑塞矩阵（与 y 无关）。
+    """
+    A = torch.cat([X, torch.ones_like(X)], dim=1)
+    hessian = 2 * (A.T @ A) / len(X)
+    return 2 / torch.linalg.eigvalsh(hessian).max().item()
+
+
+def samples_to_reach(
+    method: Method,
+    lr: float,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    target: float,
+    max_samples: int,
+    generator: torch.Generator,
+) -> int | None:
+    """训练到全数据损失不超过 ``target`` 时一共用了多少个样本的梯度。
+
+    全批量方法每步用 n 个样本，批量为 B 的方法每步用 B 个。
+    超过 ``max_samples`` 仍未到达时返回 None。
+    """
+    n = len(X)
+    batch = method.batch_size or n
+    model = nn.Linear(1, 1)
+    with torch.no_grad():
+        model.weight.zero_()
+        model.bias.zero_()
+    optimizer = method.make(lr)(model.parameters())
+    seen, position, order = 0, n, None
+    while seen < max_samples:
+        if position >= n:
+            order, position = torch.randperm(n, generator=generator), 0
+        idx = order[position : position + batch]
+        position += batch
+        loss = nn.functional.mse_loss(model(X[idx]), y[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        seen += len(idx)
+        with torch.no_grad():
+            if nn.functional.mse_loss(model(X), y).item() <= target:
+                return seen
+    return None
+
+
+def scale_experiment(
+    cfg: OptimizerConfig, lrs: dict[str, float]
+) -> dict[str, dict[int, list[int | None]]]:
+    """实验四：训练集变大时，到达“最小损失的 1 + tolerance 倍”要多少样本。
+
+    ``lrs`` 给出每种方法的学习率（用实验一在验证集上选出的值）。
+    返回 ``{方法名: {n: [每个种子所用的样本数]}}``。
+    """
+    results: dict[str, dict[int, list[int | None]]] = {}
+    for name, lr in lrs.items():
+        method = METHODS[name]
+        results[name] = {}
+        seeds = cfg.order_seeds if method.batch_size else cfg.order_seeds[:1]
+        for n in cfg.scale_sizes:
+            X, y = make_line_data(
+                n, cfg.w, cfg.b, cfg.noise, cfg.x_range,
+                generator=torch.Generator().manual_seed(cfg.train_seed),
+            )  # fmt: skip
+            target = line_mse(X, y, *least_squares(X, y))
+            target *= 1 + cfg.scale_tolerance
+            results[name][n] = [
+                samples_to_reach(
+                    method,
+                    lr,
+                    X,
+                    y,
+                    target=target,
+                    max_samples=200 * n,
+                    generator=torch.Generator().manual_seed(seed),
+                )
+                for seed in seeds
+            ]
+    return results
+
+
+def epochs_to_reach(run: RegressionRun, target: float) -> float | None:
+    """训练损失第一次不超过 ``target`` 时已经处理的轮数；没到达时为 None。"""
+    for loss, epoch in zip(run.losses, run.epochs, strict=True):
+        if loss <= target:
+            return epoch
+    return None
