@@ -18,19 +18,29 @@ from dlbasics.utils import check_positive_int
 class WidthDepthConfig:
     """本章实验的设置；正文中的数字都由这组设置算出。"""
 
+    n_per_class: int = 300  # 训练集、验证集、测试集每类的点数
+    train_seed: int = 12345
+    val_seed: int = 777
+    test_seed: int = 2024
+    bias_std: float = 0.3  # 本章的网络：He 权重，偏置服从 N(0, 0.3²)
     budget: int = 100  # 实验一：每个网络的参数预算
     depths: tuple[int, ...] = (1, 2, 3, 4, 6)
     seeds: tuple[int, ...] = (0, 1, 2)
-    lr: float = 0.02
-    num_steps: int = 500
-    region_budget: int = 400  # 实验二：数线性区域时的参数预算
-    region_depths: tuple[int, ...] = (1, 2, 3, 4, 6, 8)
+    lr_grid: tuple[float, ...] = (0.01, 0.03, 0.1)  # 每种深度各自挑学习率
+    num_steps: int = 250
+    region_lim: float = 1.5  # 实验二：在 [-1.5, 1.5]² 里数线性区域
     region_resolution: int = 160
-    region_lim: float = 1.5
+    region_neurons: tuple[int, ...] = (16, 32, 64)  # 神经元总数
+    region_depths: tuple[int, ...] = (1, 2, 4)
+    region_budget: int = 400  # 参数预算相同时的区域数
+    region_budget_depths: tuple[int, ...] = (1, 2, 3, 4, 6, 8)
     deep_depth: int = 12  # 实验三：很深的网络
     deep_width: int = 16
-    deep_steps: int = 300
-    widths: tuple[int, ...] = (16, 64, 256)  # 实验四：只有一个隐藏层时的宽度
+    deep_steps: int = 200
+    deep_lr: float = 0.02
+    deep_small_lr: float = 0.002
+    widths: tuple[int, ...] = (16, 64, 256)  # 选读：只有一个隐藏层时的宽度
+    width_lr: float = 0.03
 
 
 def mlp_param_count(
@@ -129,3 +139,202 @@ def effective_rank(features: torch.Tensor, energy: float = 0.99) -> int:
 def last_hidden_features(model: DeepMLP, X: torch.Tensor) -> torch.Tensor:
     """最后一个隐藏层的输出（送进输出层之前的特征），形状 (N, width)。"""
     return model.hidden_states(X)[-1][1]
+
+
+# ---------- 本章的实验 ----------
+
+
+def make_splits(
+    cfg: WidthDepthConfig = WidthDepthConfig(),
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """螺旋数据的训练集、验证集与测试集（同一分布，三个种子）。"""
+    from dlbasics.spiral import make_spiral
+
+    return {
+        name: make_spiral(
+            cfg.n_per_class, generator=torch.Generator().manual_seed(seed)
+        )
+        for name, seed in [
+            ("train", cfg.train_seed),
+            ("val", cfg.val_seed),
+            ("test", cfg.test_seed),
+        ]
+    }
+
+
+def make_network(
+    depth: int, width: int, seed: int, cfg: WidthDepthConfig
+) -> DeepMLP:
+    """本章统一的初始化：He 方案的权重，偏置服从 N(0, bias_std²)。
+
+    偏置全为 0 时网络满足 f(αx) = αf(x)（α > 0），每个线性区域都是从原点
+    出发的扇形，区域数被人为地压低；所以这里的偏置不为 0。
+    """
+    from dlbasics.activations import init_weights
+
+    return init_weights(
+        DeepMLP(depth, width),
+        "he",
+        generator=torch.Generator().manual_seed(seed),
+        bias_std=cfg.bias_std,
+    )
+
+
+def count_regions(model: DeepMLP, cfg: WidthDepthConfig) -> int:
+    """本章数区域的统一约定：同一个窗口、同一个网格。"""
+    return region_grid(
+        model, lim=cfg.region_lim, resolution=cfg.region_resolution
+    )[1]
+
+
+@dataclass
+class DepthResult:
+    """实验一中一种深度的结果。"""
+
+    width: int
+    lr: float  # 在验证集上选出的学习率
+    val_by_lr: dict[float, list[float]]  # 每个候选学习率、每个种子的验证准确率
+    models: list[DeepMLP]  # 选出的学习率下训练好的网络，每个种子一个
+    test_acc: list[float]  # 这些网络的测试准确率（最后只算这一次）
+    init_regions: list[int]  # 这些网络训练前的区域数
+    trained_regions: list[int]  # 训练后的区域数
+
+
+def budget_experiment(
+    cfg: WidthDepthConfig = WidthDepthConfig(),
+) -> dict[int, DepthResult]:
+    """实验一：同样的参数预算、不同的深度；每种深度在验证集上挑学习率。"""
+    from dlbasics.training import evaluate, train_classifier
+
+    data = make_splits(cfg)
+    results = {}
+    for depth in cfg.depths:
+        width = width_for_budget(cfg.budget, depth)
+        val_by_lr, models_by_lr = {}, {}
+        for lr in cfg.lr_grid:
+            models = []
+            for seed in cfg.seeds:
+                model = make_network(depth, width, seed, cfg)
+                train_classifier(
+                    model, *data["train"], lr=lr, num_steps=cfg.num_steps
+                )
+                models.append(model)
+            val_by_lr[lr] = [evaluate(m, *data["val"]) for m in models]
+            models_by_lr[lr] = models
+        best = max(cfg.lr_grid, key=lambda lr: sum(val_by_lr[lr]))
+        models = models_by_lr[best]
+        results[depth] = DepthResult(
+            width=width,
+            lr=best,
+            val_by_lr=val_by_lr,
+            models=models,
+            test_acc=[evaluate(m, *data["test"]) for m in models],
+            init_regions=[
+                count_regions(make_network(depth, width, seed, cfg), cfg)
+                for seed in cfg.seeds
+            ],
+            trained_regions=[count_regions(m, cfg) for m in models],
+        )
+    return results
+
+
+def region_count_experiment(
+    cfg: WidthDepthConfig = WidthDepthConfig(),
+) -> dict[tuple[int, int], list[int]]:
+    """实验二：随机初始化的网络有多少个线性区域。
+
+    两组网络：神经元总数 N 固定、深度不同（N 平分给各层）；参数预算固定、
+    深度不同。返回 ``{(深度, 宽度): [每个种子的区域数]}``。
+    """
+    shapes = {
+        (d, n // d) for n in cfg.region_neurons for d in cfg.region_depths
+    }
+    shapes |= {
+        (d, width_for_budget(cfg.region_budget, d))
+        for d in cfg.region_budget_depths
+    }
+    return {
+        (depth, width): [
+            count_regions(make_network(depth, width, seed, cfg), cfg)
+            for seed in cfg.seeds
+        ]
+        for depth, width in sorted(shapes)
+    }
+
+
+def max_rebound(losses: list[float]) -> float:
+    """训练中损失最大的“回升”：max_t L_t / min_{s≤t} L_s（从不回升时为 1）。"""
+    best, worst = math.inf, 1.0
+    for loss in losses:
+        best = min(best, loss)
+        worst = max(worst, loss / best)
+    return worst
+
+
+# 标签: (激活函数, 初始化, 是否残差, 学习率取 deep_lr 还是 deep_small_lr)
+DEEP_SETTINGS: dict[str, tuple[str, str, bool, str]] = {
+    "sigmoid，PyTorch 默认初始化": ("sigmoid", "pytorch", False, "deep_lr"),
+    "ReLU，He 初始化": ("relu", "he", False, "deep_lr"),
+    "ReLU，He 初始化，学习率缩小 10 倍": (
+        "relu",
+        "he",
+        False,
+        "deep_small_lr",
+    ),
+    "sigmoid + 残差连接": ("sigmoid", "pytorch", True, "deep_lr"),
+}
+
+
+def deep_training_experiment(
+    cfg: WidthDepthConfig = WidthDepthConfig(),
+) -> dict[str, list[tuple[list[float], float]]]:
+    """实验三：训练很深的网络。返回 ``{标签: [(每步损失, 验证准确率)]}``，
+    每个种子一项。"""
+    from dlbasics.activations import init_weights
+    from dlbasics.training import evaluate, train_classifier
+
+    data = make_splits(cfg)
+    results = {}
+    for label, (act, scheme, residual, lr_name) in DEEP_SETTINGS.items():
+        runs = []
+        for seed in cfg.seeds:
+            model = DeepMLP(
+                cfg.deep_depth,
+                cfg.deep_width,
+                activation=act,
+                residual=residual,
+            )
+            init_weights(
+                model, scheme, generator=torch.Generator().manual_seed(seed)
+            )
+            history = train_classifier(
+                model, *data["train"], lr=getattr(cfg, lr_name),
+                num_steps=cfg.deep_steps,
+            )  # fmt: skip
+            runs.append((history.losses, evaluate(model, *data["val"])))
+        results[label] = runs
+    return results
+
+
+def width_redundancy_experiment(
+    cfg: WidthDepthConfig = WidthDepthConfig(),
+) -> dict[int, tuple[int, float]]:
+    """选读：一个隐藏层、不同宽度。
+
+    返回 ``{宽度: (隐藏特征的有效秩, 验证准确率)}``。
+    """
+    from dlbasics.training import evaluate, train_classifier
+
+    data = make_splits(cfg)
+    results = {}
+    for width in cfg.widths:
+        model = make_network(1, width, cfg.seeds[0], cfg)
+        train_classifier(
+            model, *data["train"], lr=cfg.width_lr, num_steps=cfg.num_steps
+        )
+        features = last_hidden_features(model, data["train"][0])
+        results[width] = (
+            effective_rank(features),
+            evaluate(model, *data["val"]),
+        )
+    return results
