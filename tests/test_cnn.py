@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import math
 
 import pytest
 import torch
@@ -11,18 +12,27 @@ import torch
 from dlbasics.cnn import (
     ALEXNET_PAPER,
     DigitsConfig,
+    PlateauProbe,
+    activation_experiment,
     alexnet,
     alexnet_small,
+    capacity_experiment,
+    count_macs,
     describe_blocks,
+    digits_data,
     epochs_to_reach,
     format_layer_table,
     layer_table,
     lenet,
     lenet_small,
-    load_digits_split,
+    load_digits_splits,
     make_augment,
+    per_class_accuracy,
+    plateau_end,
+    random_hflip,
     random_rotate,
     random_shift,
+    regularization_experiment,
     train_digits,
 )
 from dlbasics.training import evaluate
@@ -93,6 +103,13 @@ def test_alexnet_feature_map_sizes():
         alexnet(groups=3)
 
 
+def test_meta_alexnet_has_the_same_table_without_allocating():
+    real = layer_table(alexnet(groups=2), (3, 224, 224))
+    meta_model = alexnet(groups=2, device="meta")
+    assert next(meta_model.parameters()).is_meta
+    assert layer_table(meta_model, (3, 224, 224)) == real
+
+
 def test_layer_table_formats_as_markdown_with_total():
     table = format_layer_table(layer_table(lenet(), (1, 28, 28)))
     assert table.splitlines()[0] == "| 层 | 输出形状 | 参数个数 |"
@@ -128,24 +145,40 @@ def test_small_networks_on_digits_shapes():
         alexnet_small(dropout=1.0)
 
 
-def test_digits_split_is_seeded_disjoint_and_scaled():
-    X, y, Xt, _ = load_digits_split(1000, generator=gen(0))
-    assert X.shape == (1000, 1, 8, 8) and Xt.shape == (797, 1, 8, 8)
+def splits_of(n_train=1000, n_val=300, seed=0):
+    return load_digits_splits(n_train, n_val, generator=gen(seed))
+
+
+def test_digits_splits_are_seeded_disjoint_and_scaled():
+    splits = splits_of()
+    (X, y), (Xv, _), (Xt, _) = splits["train"], splits["val"], splits["test"]
+    assert X.shape == (1000, 1, 8, 8) and Xv.shape == (300, 1, 8, 8)
+    assert Xt.shape == (497, 1, 8, 8)
     assert X.dtype == torch.float32 and y.dtype == torch.int64
     assert 0 <= X.min() and X.max() <= 1
-    X2, y2, _, _ = load_digits_split(1000, generator=gen(0))
-    assert torch.equal(X, X2) and torch.equal(y, y2)
-    # 训练集与测试集没有重复的图片
+    again = splits_of()
+    assert torch.equal(X, again["train"][0])
+    assert torch.equal(y, again["train"][1])
+    # 三份之间没有重复的图片（数据集里本身没有重复图片的部分）
     train_rows = {tuple(r.tolist()) for r in X.flatten(1)}
-    assert not any(
-        tuple(r.tolist()) in train_rows for r in Xt.flatten(1)[:200]
-    )
+    for other in (Xv, Xt):
+        rows = [tuple(r.tolist()) for r in other.flatten(1)]
+        assert sum(r in train_rows for r in rows) < 5
     with pytest.raises(ValueError, match="n_train"):
-        load_digits_split(0, generator=gen(0))
+        load_digits_splits(0, 10, generator=gen(0))
+    with pytest.raises(ValueError, match="n_val"):
+        load_digits_splits(1700, 97, generator=gen(0))
+
+
+def test_digits_data_takes_a_prefix_of_the_training_set():
+    splits = splits_of()
+    X, _, Xv, yv = digits_data(splits, 100)
+    assert torch.equal(X, splits["train"][0][:100])
+    assert torch.equal(yv, splits["val"][1]) and len(Xv) == 300
 
 
 def test_augmentations_keep_shapes_and_labels():
-    X, _, _, _ = load_digits_split(200, generator=gen(0))
+    X = splits_of()["train"][0][:200]
     augment = make_augment(generator=gen(1))
     out = augment(X)
     assert out.shape == X.shape and out.dtype == X.dtype
@@ -163,6 +196,15 @@ def test_augmentations_keep_shapes_and_labels():
     )
     with pytest.raises(ValueError, match="max_shift"):
         random_shift(X, -1, generator=gen(0))
+
+
+def test_random_hflip_flips_about_half_the_images():
+    x = torch.arange(64.0).reshape(1, 1, 8, 8).repeat(200, 1, 1, 1)
+    out = random_hflip(x, generator=gen(0))
+    flipped = (out == x.flip(-1)).flatten(1).all(1)
+    kept = (out == x).flatten(1).all(1)
+    assert (flipped ^ kept).all()
+    assert 70 < flipped.sum().item() < 130
 
 
 def test_random_shift_moves_content_by_at_most_the_limit():
@@ -186,7 +228,7 @@ def test_epochs_to_reach():
 
 
 def test_train_digits_does_not_touch_the_global_rng():
-    data = load_digits_split(100, generator=gen(0))
+    data = digits_data(splits_of(), 100)
     torch.manual_seed(123)
     before = torch.rand(3)
     torch.manual_seed(123)
@@ -194,6 +236,55 @@ def test_train_digits_does_not_touch_the_global_rng():
         lenet_small, data, lr=1e-2, num_epochs=1, batch_size=50, seed=0
     )
     assert torch.equal(torch.rand(3), before)
+    with pytest.raises(ValueError, match="augment"):
+        train_digits(
+            lenet_small, data, lr=1e-2, num_epochs=1, batch_size=50, seed=0,
+            augment="mixup",
+        )  # fmt: skip
+
+
+def test_plateau_probe_records_movement_and_output_spread():
+    torch.manual_seed(0)
+    model = lenet_small("relu")
+    X = splits_of()["train"][0][:50]
+    probe = PlateauProbe(X)
+    probe(0, model)
+    assert probe.movement == [0.0] and probe.logit_spread[0] > 0
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(2.0)
+    probe(1, model)
+    assert probe.movement[1] == pytest.approx(1.0, rel=1e-5)
+    # 输出与输入无关的网络：各样本的 logits 完全一样，差异为 0
+    constant = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    with torch.no_grad():
+        constant[1].weight.zero_()
+    flat = PlateauProbe(X)
+    flat(0, constant)
+    assert flat.logit_spread[0] < 1e-6
+
+
+def test_plateau_end_and_per_class_accuracy():
+    assert plateau_end([0.1, 0.12, 0.3, 0.9], 0.2) == 3
+    assert plateau_end([0.1, 0.1], 0.2) == 2
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].bias.copy_(torch.tensor([0.0, 1.0, 0.0]))  # 总是猜 1
+    X = torch.zeros(4, 1, 2, 2)
+    acc = per_class_accuracy(model, X, torch.tensor([0, 1, 1, 2]), 4)
+    assert acc[:3] == [0.0, 1.0, 0.0] and math.isnan(acc[3])
+
+
+def test_count_macs_by_hand():
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1),  # 8×8×4 个输出，每个 1×9 次乘加
+        torch.nn.Flatten(),
+        torch.nn.Linear(256, 10),
+    )
+    assert count_macs(net, (1, 8, 8)) == 8 * 8 * 4 * 9 + 256 * 10
+    grouped = torch.nn.Sequential(torch.nn.Conv2d(4, 4, 3, groups=2))
+    assert count_macs(grouped, (4, 5, 5)) == 3 * 3 * 4 * 2 * 9
 
 
 # ---------- 本章实验的结论（固定种子；这些测试较慢） ----------
@@ -201,138 +292,128 @@ def test_train_digits_does_not_touch_the_global_rng():
 
 @functools.cache
 def chapter_results() -> dict:
-    """按 book/cnn.md 的步骤跑一遍三个实验，结果缓存供多个测试共用。"""
+    """用本章的实验函数跑一遍三个实验，结果缓存供多个测试共用。"""
     cfg = DigitsConfig()
-    data = load_digits_split(cfg.n_train, generator=gen(cfg.split_seed))
-    lenet_runs = {
-        act: [
-            train_digits(
-                lambda act=act: lenet_small(act),
-                data,
-                lr=cfg.lenet_lr,
-                num_epochs=cfg.lenet_epochs,
-                batch_size=cfg.batch_size,
-                seed=s,
-            )[1]
-            for s in cfg.seeds
-        ]
-        for act in ["sigmoid", "relu"]
-    }
-    alex_runs = [
-        train_digits(
-            alexnet_small,
-            data,
-            lr=cfg.alex_lr,
-            num_epochs=cfg.alex_epochs,
-            batch_size=cfg.batch_size,
-            seed=s,
-        )[1]
-        for s in cfg.seeds
-    ]
-    small = load_digits_split(cfg.small_n_train, generator=gen(cfg.split_seed))
-    regular = {}
-    for dropout in [0.0, 0.5]:
-        for augment_on in [False, True]:
-            train_accs, test_accs = [], []
-            for s in cfg.seeds:
-                model, h = train_digits(
-                    lambda dropout=dropout: lenet_small(
-                        "relu", dropout=dropout
-                    ),
-                    small,
-                    lr=cfg.small_lr,
-                    num_epochs=cfg.small_epochs,
-                    batch_size=cfg.small_batch_size,
-                    seed=s,
-                    augment=augment_on,
-                    max_shift=cfg.max_shift,
-                    max_degrees=cfg.max_degrees,
-                    test_every=cfg.small_epochs,
-                )
-                train_accs.append(evaluate(model, small[0], small[1]))
-                test_accs.append(h.test_acc[-1])
-            regular[(dropout > 0, augment_on)] = (
-                torch.tensor(train_accs),
-                torch.tensor(test_accs),
-            )
+    splits = load_digits_splits(
+        cfg.n_train, cfg.n_val, generator=gen(cfg.split_seed)
+    )
     return {
         "cfg": cfg,
-        "data": data,
-        "lenet": lenet_runs,
-        "alex": alex_runs,
-        "regular": regular,
+        "splits": splits,
+        "act": activation_experiment(cfg, splits),
+        "alex": capacity_experiment(cfg, splits),
+        "regular": regularization_experiment(cfg, splits),
     }
+
+
+def mean(values):
+    return sum(values) / len(values)
+
+
+def reach(cfg, sel):
+    return [
+        epochs_to_reach(h.train_acc, cfg.target_acc) for h in sel.histories
+    ]
 
 
 @pytest.mark.slow
 def test_relu_trains_much_faster_than_sigmoid():
     r = chapter_results()
     cfg = r["cfg"]
-    reach = {
-        act: [epochs_to_reach(h.train_acc, cfg.target_acc) for h in runs]
-        for act, runs in r["lenet"].items()
-    }
-    assert None not in reach["relu"] and None not in reach["sigmoid"]
-    assert max(reach["relu"]) * 3 < min(reach["sigmoid"])
+    relu = reach(cfg, r["act"]["relu"])
+    sigmoid = [x or cfg.lenet_epochs for x in reach(cfg, r["act"]["sigmoid"])]
+    assert None not in relu
+    # 正文：sigmoid 的每个种子都比 ReLU 最慢的种子慢 5 倍以上
+    assert min(sigmoid) >= 5 * max(relu)
 
 
 @pytest.mark.slow
-def test_deeper_wider_network_is_more_accurate():
+def test_sigmoid_plateau_moves_parameters_but_not_outputs():
     r = chapter_results()
-    epoch = r["cfg"].alex_epochs
-    lenet_acc = torch.tensor(
-        [h.test_acc[epoch - 1] for h in r["lenet"]["relu"]]
+    cfg = r["cfg"]
+    sig = r["act"]["sigmoid"]
+    for history, probe in zip(sig.histories, sig.probes, strict=True):
+        end = plateau_end(history.train_acc, cfg.plateau_acc)
+        assert end >= 10  # 确实有一段平台期
+        # 参数走出了超过自身大小的距离……
+        assert probe.movement[end - 1] > 1.0
+        # ……网络输出却几乎不随输入变化，直到平台期后半段
+        assert max(probe.logit_spread[: end // 2 + 1]) < 2e-3
+        assert probe.logit_spread[-1] > 1.0
+    for probe in r["act"]["relu"].probes:
+        assert probe.logit_spread[2] > 100 * max(
+            p.logit_spread[2] for p in sig.probes
+        )
+
+
+@pytest.mark.slow
+def test_bigger_network_learns_faster_but_the_small_one_catches_up():
+    r = chapter_results()
+    early = r["cfg"].early_epoch - 1
+    lenet_runs, alex_runs = r["act"]["relu"].histories, r["alex"].histories
+    # 早期：AlexNet 式网络的每个种子都领先
+    assert min(h.val_acc[early] for h in alex_runs) > max(
+        h.val_acc[early] for h in lenet_runs
     )
-    alex_acc = torch.tensor([h.test_acc[-1] for h in r["alex"]])
-    assert alex_acc.mean() > lenet_acc.mean()
-    assert count_parameters(alexnet_small()) > 4 * count_parameters(
-        lenet_small()
+    # 收敛时：两组的范围重叠（“不相上下”）
+    lenet_final = [h.val_acc[-1] for h in lenet_runs]
+    alex_final = [h.val_acc[-1] for h in alex_runs]
+    assert min(alex_final) <= max(lenet_final)
+    assert min(lenet_final) <= max(alex_final)
+    macs_ratio = count_macs(alexnet_small(), (1, 8, 8)) / count_macs(
+        lenet_small(), (1, 8, 8)
     )
+    assert macs_ratio > 10
 
 
 @pytest.mark.slow
 def test_dropout_and_augmentation_shrink_the_overfitting_gap():
     reg = chapter_results()["regular"]
 
-    def gap(key):
-        train, test = reg[key]
-        return (train - test).mean().item()
+    def gap(label):
+        r = reg[label]
+        return sum(
+            t - v for t, v in zip(r.train_acc, r.val_acc, strict=True)
+        ) / len(r.val_acc)
 
-    none = (False, False)
-    assert reg[none][0].mean() == 1.0  # 不加正则化时把训练集完全背下
-    for key in [(True, False), (False, True), (True, True)]:
-        assert gap(key) < gap(none)
-    # 单独使用时，测试准确率的提升超过种子间的标准差
-    for key in [(True, False), (False, True)]:
-        gain = reg[key][1].mean() - reg[none][1].mean()
-        assert gain > reg[key][1].std()
-    # 正文的说法：两者都用时差距最小，但测试准确率不比单用一种好，
-    # 训练准确率也明显低于 100%（还没学充分）
-    both = (True, True)
-    assert gap(both) == min(gap(k) for k in reg)
-    assert reg[both][1].mean() <= max(
-        reg[(True, False)][1].mean(), reg[(False, True)][1].mean()
-    )
-    assert reg[both][0].mean() < 0.97
+    assert reg["都不用"].train_acc == [1.0, 1.0, 1.0]  # 把训练集完全背下
+    for label in ["dropout", "数据增强", "两者都用"]:
+        assert gap(label) < gap("都不用")
+    # 单独使用时，每个种子都比“都不用”的每个种子好
+    for label in ["dropout", "数据增强"]:
+        assert min(reg[label].val_acc) > max(reg["都不用"].val_acc)
+    # 两者都用：差距最小，但验证准确率不比单用一种好，训练还没学充分
+    assert gap("两者都用") == min(gap(k) for k in reg)
+    assert mean(reg["两者都用"].val_acc) < mean(reg["数据增强"].val_acc)
+    assert max(reg["两者都用"].train_acc) < 0.99
+    # 水平翻转与不增强相当（范围重叠），不如平移加旋转
+    flip, none = reg["水平翻转"].val_acc, reg["都不用"].val_acc
+    assert min(flip) <= max(none) and min(none) <= max(flip)
+    assert max(flip) < min(reg["数据增强"].val_acc)
 
 
 # ---------- 正文中的数字（tests/test_book.py 与页面比对） ----------
 
 
 def book_numbers() -> dict[str, float]:
-    """按 book/cnn.md 的步骤独立重算正文引用的每个数字。"""
+    """按 book/cnn.md 的步骤，用同样的实验函数算出正文引用的每个数字。"""
     r = chapter_results()
-    cfg = r["cfg"]
-    X_train, y_train, X_test, _ = r["data"]
+    cfg, splits = r["cfg"], r["splits"]
     n_lenet = count_parameters(lenet())
     n_alex = count_parameters(alexnet())
     alex_rows = layer_table(alexnet(), (3, 224, 224))
     fc = sum(row.num_params for row in alex_rows if row.name == "Linear")
+    n_classes = int(splits["train"][1].max()) + 1
+    macs = {
+        "lenet": count_macs(lenet_small("relu"), (1, 8, 8)),
+        "alex": count_macs(alexnet_small(), (1, 8, 8)),
+    }
     out = {f"paper_{k}": v for k, v in ALEXNET_PAPER.items()}
     out |= {
         "paper_top5": ALEXNET_PAPER["top5_error"],
         "paper_runner_up": ALEXNET_PAPER["runner_up_top5_error"],
         "n_seeds": len(cfg.seeds),
+        "n_seeds_total": len(cfg.seeds),
         "n_lenet": n_lenet,
         "n_alex": n_alex,
         "n_alex_grouped": count_parameters(alexnet(groups=2)),
@@ -340,52 +421,91 @@ def book_numbers() -> dict[str, float]:
         "alex_over_lenet": n_alex / n_lenet,
         "alex_fc_share": fc / n_alex,
         "alex_conv1_side": alex_rows[0].output_shape[-1],
-        "n_train": len(X_train),
-        "n_digits": len(X_train) + len(X_test),
-        "n_digit_classes": int(y_train.max()) + 1,
-        "chance_acc": 1 / (int(y_train.max()) + 1),
+        "n_train": cfg.n_train,
+        "n_val": cfg.n_val,
+        "n_test": len(splits["test"][0]),
+        "n_digits": sum(len(part[0]) for part in splits.values()),
+        "n_digit_classes": n_classes,
+        "chance_acc": 1 / n_classes,
         "n_lenet_small": count_parameters(lenet_small("relu")),
         "n_alex_small": count_parameters(alexnet_small()),
-        "n_test": len(X_test),
-        "lenet_lr": cfg.lenet_lr,
+        "macs_lenet": macs["lenet"],
+        "macs_alex": macs["alex"],
+        "macs_ratio": macs["alex"] / macs["lenet"],
+        "macs_early_equiv": cfg.early_epoch * macs["alex"] / macs["lenet"],
+        "lenet_lr_grid": "、".join(f"{lr:g}" for lr in cfg.lenet_lr_grid),
+        "alex_lr_grid": "、".join(f"{lr:g}" for lr in cfg.alex_lr_grid),
         "lenet_epochs": cfg.lenet_epochs,
-        "target_acc": cfg.target_acc,
         "alex_epochs": cfg.alex_epochs,
+        "early_epoch": cfg.early_epoch,
+        "target_acc": cfg.target_acc,
+        "plateau_acc": cfg.plateau_acc,
         "small_n_train": cfg.small_n_train,
         "max_shift": cfg.max_shift,
         "max_degrees": cfg.max_degrees,
     }
-    reach = {
-        act: [epochs_to_reach(h.train_acc, cfg.target_acc) for h in runs]
-        for act, runs in r["lenet"].items()
-    }
-    mean_reach = {act: sum(v) / len(v) for act, v in reach.items()}
-    out["reach_relu"] = mean_reach["relu"]
-    out["reach_sigmoid"] = mean_reach["sigmoid"]
-    out["reach_ratio"] = mean_reach["sigmoid"] / mean_reach["relu"]
-    for act in ["relu", "sigmoid"]:
-        final = torch.tensor([h.test_acc[-1] for h in r["lenet"][act]])
-        out[f"lenet_{act}_test"] = final.mean().item()
-    lenet_acc = torch.tensor(
-        [h.test_acc[cfg.alex_epochs - 1] for h in r["lenet"]["relu"]]
-    )
-    alex_acc = torch.tensor([h.test_acc[-1] for h in r["alex"]])
+    for act in ["sigmoid", "relu"]:
+        sel = r["act"][act]
+        reached = [x for x in reach(cfg, sel) if x is not None]
+        out[f"{act}_lr"] = sel.lr
+        out[f"{act}_reach_min"] = min(reached)
+        out[f"{act}_reach_max"] = max(reached)
+        out[f"{act}_n_reached"] = len(reached)
+        out[f"{act}_val_min"] = min(h.val_acc[-1] for h in sel.histories)
+        out[f"{act}_val_max"] = max(h.val_acc[-1] for h in sel.histories)
+    sig = r["act"]["sigmoid"]
+    sig_reach = [x or cfg.lenet_epochs for x in reach(cfg, sig)]
+    out["reach_ratio_min"] = min(sig_reach) / max(reach(cfg, r["act"]["relu"]))
+    ends = [plateau_end(h.train_acc, cfg.plateau_acc) for h in sig.histories]
+    pairs = list(zip(sig.probes, ends, strict=True))
+    relu_probes = r["act"]["relu"].probes
     out |= {
-        "cap_lenet_mean": lenet_acc.mean().item(),
-        "cap_lenet_std": lenet_acc.std().item(),
-        "cap_alex_mean": alex_acc.mean().item(),
-        "cap_alex_std": alex_acc.std().item(),
+        "plateau_end_min": min(ends),
+        "plateau_end_max": max(ends),
+        "plateau_move_min": min(p.movement[e - 1] for p, e in pairs),
+        "sig_spread_start": max(p.logit_spread[0] for p in sig.probes),
+        "sig_spread_half": max(
+            max(p.logit_spread[1 : e // 2 + 1]) for p, e in pairs
+        ),
+        "sig_spread_final_min": min(p.logit_spread[-1] for p in sig.probes),
+        "relu_spread_start_min": min(p.logit_spread[0] for p in relu_probes),
+        "relu_spread_ep2_min": min(p.logit_spread[2] for p in relu_probes),
+        "alex_lr": r["alex"].lr,
     }
-    names = {
-        (False, False): "none",
-        (True, False): "drop",
-        (False, True): "aug",
-        (True, True): "both",
+    for tag, sel in [("lenet", r["act"]["relu"]), ("alex", r["alex"])]:
+        early = [h.val_acc[cfg.early_epoch - 1] for h in sel.histories]
+        final = [h.val_acc[-1] for h in sel.histories]
+        out[f"cap_{tag}_early_min"] = min(early)
+        out[f"cap_{tag}_early_max"] = max(early)
+        out[f"cap_{tag}_final_min"] = min(final)
+        out[f"cap_{tag}_final_max"] = max(final)
+    tags = {"都不用": "none", "dropout": "drop", "数据增强": "aug",
+            "两者都用": "both", "水平翻转": "flip"}  # fmt: skip
+    for label, tag in tags.items():
+        reg = r["regular"][label]
+        out[f"reg_{tag}_train_min"] = min(reg.train_acc)
+        out[f"reg_{tag}_train_max"] = max(reg.train_acc)
+        out[f"reg_{tag}_val_min"] = min(reg.val_acc)
+        out[f"reg_{tag}_val_max"] = max(reg.val_acc)
+        out[f"reg_{tag}_val_mean"] = mean(reg.val_acc)
+        out[f"reg_{tag}_gap"] = sum(
+            t - v for t, v in zip(reg.train_acc, reg.val_acc, strict=True)
+        ) / len(reg.val_acc)
+    finals = {
+        "sigmoid": r["act"]["sigmoid"],
+        "lenet": r["act"]["relu"],
+        "alex": r["alex"],
     }
-    for key, tag in names.items():
-        train, test = r["regular"][key]
-        out[f"reg_{tag}_train"] = train.mean().item()
-        out[f"reg_{tag}_test"] = test.mean().item()
-        out[f"reg_{tag}_test_std"] = test.std().item()
-        out[f"reg_{tag}_gap"] = (train - test).mean().item()
+    for tag, sel in finals.items():
+        accs = [evaluate(m, *splits["test"]) for m in sel.models]
+        out[f"test_{tag}_min"] = min(accs)
+        out[f"test_{tag}_max"] = max(accs)
+    model = r["regular"]["都不用"].models[0]
+    X_val, y_val = splits["val"]
+    flipped = per_class_accuracy(model, X_val.flip(-1), y_val)
+    worst = sorted(range(10), key=lambda d: flipped[d])[:3]
+    out["flip_worst"] = "、".join(str(d) for d in sorted(worst))
+    out["flip_worst_max"] = max(flipped[d] for d in worst)
+    out["flip_zero"] = flipped[0]
+    out["flip_eight"] = flipped[8]
     return out

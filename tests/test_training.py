@@ -112,3 +112,35 @@ def test_count_parameters_skips_frozen_parameters():
 def test_check_positive_int_names_the_parameter(value):
     with pytest.raises(ValueError, match="width"):
         check_positive_int("width", value)
+
+
+def test_train_minibatch_calls_back_before_and_after_each_epoch():
+    from dlbasics.training import train_minibatch
+
+    X, y = toy_data()
+    torch.manual_seed(0)
+    model = nn.Linear(2, 2)
+    seen = []
+    history = train_minibatch(
+        model,
+        X,
+        y,
+        X[:16],
+        y[:16],
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        num_epochs=3,
+        batch_size=16,
+        generator=torch.Generator().manual_seed(0),
+        val_every=2,
+        callback=lambda epoch, m: seen.append((epoch, m.training)),
+    )
+    assert seen == [(0, True), (1, False), (2, False), (3, False)]
+    assert len(history.train_loss) == len(history.train_acc) == 3
+    assert len(history.val_acc) == 2  # 第 2 轮与最后一轮
+    with pytest.raises(ValueError, match="val_every"):
+        train_minibatch(
+            model, X, y, X, y,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            num_epochs=1, batch_size=8,
+            generator=torch.Generator().manual_seed(0), val_every=0,
+        )  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -35,6 +36,7 @@ def alexnet(
     *,
     groups: int = 1,
     conv1_padding: int = 2,
+    device: torch.device | str | None = None,
 ) -> nn.Sequential:
     """AlexNet（Krizhevsky 等，2012），输入 (N, in_channels, 224, 224)。
 
@@ -43,27 +45,31 @@ def alexnet(
     ``groups=2`` 复现论文在两块 GPU 上的分组连接（第 2、4、5 个卷积层）；
     ``conv1_padding=2`` 使 224×224 的输入得到论文中 55×55 的特征图。
     局部响应归一化（LRN）没有参数，这里省略。
+    ``device="meta"`` 时只记录形状、不分配内存也不初始化，用来数参数和
+    推算各层形状（六千多万个参数的初始化要花零点几秒）。
     """
     if groups not in (1, 2):
         raise ValueError(f"groups 只能是 1 或 2，收到 {groups!r}")
     side = (224 + 2 * conv1_padding - 11) // 4 + 1  # 第一个卷积层的输出边长
     for _ in range(3):  # 三次 3×3、步幅 2 的汇聚
         side = (side - 3) // 2 + 1
-    return nn.Sequential(
-        nn.Conv2d(in_channels, 96, 11, stride=4, padding=conv1_padding),
-        nn.ReLU(),
-        nn.MaxPool2d(3, stride=2),
-        nn.Conv2d(96, 256, 5, padding=2, groups=groups), nn.ReLU(),
-        nn.MaxPool2d(3, stride=2),
-        nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(384, 384, 3, padding=1, groups=groups), nn.ReLU(),
-        nn.Conv2d(384, 256, 3, padding=1, groups=groups), nn.ReLU(),
-        nn.MaxPool2d(3, stride=2),
-        nn.Flatten(),
-        nn.Linear(256 * side * side, 4096), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(4096, num_classes),
-    )  # fmt: skip
+    place = nullcontext() if device is None else torch.device(device)
+    with place:
+        return nn.Sequential(
+            nn.Conv2d(in_channels, 96, 11, stride=4, padding=conv1_padding),
+            nn.ReLU(),
+            nn.MaxPool2d(3, stride=2),
+            nn.Conv2d(96, 256, 5, padding=2, groups=groups), nn.ReLU(),
+            nn.MaxPool2d(3, stride=2),
+            nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(384, 384, 3, padding=1, groups=groups), nn.ReLU(),
+            nn.Conv2d(384, 256, 3, padding=1, groups=groups), nn.ReLU(),
+            nn.MaxPool2d(3, stride=2),
+            nn.Flatten(),
+            nn.Linear(256 * side * side, 4096), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(4096, num_classes),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -78,8 +84,11 @@ class LayerInfo:
 def layer_table(
     model: nn.Sequential, input_shape: tuple[int, ...]
 ) -> list[LayerInfo]:
-    """逐层送入形状为 (1, *input_shape) 的全零输入，记录输出形状与参数量。"""
-    x = torch.zeros(1, *input_shape)
+    """逐层送入形状为 (1, *input_shape) 的全零输入，记录输出形状与参数量。
+
+    输入放在模型所在的设备上，所以 ``device="meta"`` 的模型也可以用。
+    """
+    x = torch.zeros(1, *input_shape, device=next(model.parameters()).device)
     rows = []
     with torch.no_grad():
         for layer in model:
@@ -98,15 +107,18 @@ def layer_table(
 class DigitsConfig:
     """手写数字实验的全部设置；正文中的数字都由这组设置算出。"""
 
-    n_train: int = 1000  # 训练集大小（其余 797 张做测试集）
-    split_seed: int = 0  # 划分训练/测试集的种子
+    n_train: int = 1000  # 训练集大小
+    n_val: int = 300  # 验证集大小（其余 497 张做测试集）
+    split_seed: int = 0  # 划分训练/验证/测试集的种子
     seeds: tuple[int, ...] = (0, 1, 2)  # 每个实验重复的随机种子
     batch_size: int = 100
     lenet_epochs: int = 60  # 实验一：LeNet 式网络，ReLU 对 sigmoid
-    lenet_lr: float = 1e-2
-    alex_epochs: int = 15  # 实验二：AlexNet 式网络
-    alex_lr: float = 3e-3
-    target_acc: float = 0.75  # 实验二：比较达到这个训练准确率所需的 epoch 数
+    lenet_lr_grid: tuple[float, ...] = (3e-3, 1e-2, 3e-2)
+    alex_epochs: int = 25  # 实验二：AlexNet 式网络
+    alex_lr_grid: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
+    target_acc: float = 0.75  # 实验一：比较达到这个训练准确率所需的轮数
+    plateau_acc: float = 0.2  # 训练准确率低于它的轮次算作平台期（瞎猜是 10%）
+    early_epoch: int = 10  # 实验二：训练早期比较的轮次
     small_n_train: int = 100  # 实验三：故意很小的训练集
     small_epochs: int = 300
     small_batch_size: int = 100  # 全批量
@@ -115,12 +127,12 @@ class DigitsConfig:
     max_degrees: float = 10.0  # 数据增强：旋转的最大角度
 
 
-def load_digits_split(
-    n_train: int, *, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """scikit-learn 自带的 1797 张 8×8 手写数字，随机分成训练集与测试集。
+def load_digits_splits(
+    n_train: int, n_val: int, *, generator: torch.Generator
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """scikit-learn 自带的 1797 张 8×8 手写数字，随机分成训练、验证、测试集。
 
-    像素值由 0–16 缩放到 0–1。返回 ``(X_train, y_train, X_test, y_test)``，
+    像素值由 0–16 缩放到 0–1。返回 ``{"train": (X, y), "val": …, "test": …}``，
     X 形状 (N, 1, 8, 8)、float32，y 形状 (N,)、int64。数据随 scikit-learn
     安装，不需要下载。
     """
@@ -129,13 +141,20 @@ def load_digits_split(
     digits = load_digits()
     X = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16
     y = torch.tensor(digits.target, dtype=torch.long)
-    if not 0 < n_train < len(X):
+    check_positive_int("n_train", n_train)
+    check_positive_int("n_val", n_val)
+    if n_train + n_val >= len(X):
         raise ValueError(
-            f"n_train 应在 1 到 {len(X) - 1} 之间，收到 {n_train!r}"
+            f"n_train + n_val 应小于 {len(X)}（还要留下测试集），"
+            f"收到 {n_train} + {n_val}"
         )
     order = torch.randperm(len(X), generator=generator)
-    train, test = order[:n_train], order[n_train:]
-    return X[train], y[train], X[test], y[test]
+    parts = {
+        "train": order[:n_train],
+        "val": order[n_train : n_train + n_val],
+        "test": order[n_train + n_val :],
+    }
+    return {name: (X[idx], y[idx]) for name, idx in parts.items()}
 
 
 def _act(name: str) -> nn.Module:
@@ -249,7 +268,7 @@ def make_augment(
 ):
     """组合随机旋转与随机平移，返回可以传给 ``train_minibatch`` 的函数。
 
-    不做水平翻转：翻转后的“2”“3”“7”不再是同一个数字。
+    不做水平翻转：翻转后的“2”“3”“7”不再是同一个数字（实验三会检验）。
     """
     check_positive_int("max_shift", max_shift)
 
@@ -258,6 +277,14 @@ def make_augment(
         return random_shift(rotated, max_shift, generator=generator)
 
     return augment
+
+
+def random_hflip(
+    x: torch.Tensor, *, generator: torch.Generator
+) -> torch.Tensor:
+    """以 1/2 的概率把每张图左右翻转。x 形状 (N, C, H, W)。"""
+    flip = torch.rand(len(x), generator=generator) < 0.5
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
 # ---------- 表格、结构图与论文中的数字 ----------
@@ -322,6 +349,9 @@ def describe_blocks(model: nn.Sequential) -> list[tuple[str, str]]:
     return [(kind, text) for kind, text in blocks]
 
 
+AUGMENTATIONS = ("shift_rotate", "flip")
+
+
 def train_digits(
     make_model,
     data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
@@ -330,13 +360,16 @@ def train_digits(
     num_epochs: int,
     batch_size: int,
     seed: int,
-    augment: bool = False,
+    augment: str | None = None,
     max_shift: int = 1,
     max_degrees: float = 10.0,
-    test_every: int = 1,
+    val_every: int = 1,
+    callback=None,
 ):
     """用种子 ``seed`` 创建并训练一个模型（Adam），返回 ``(model, history)``。
 
+    ``data`` 是 ``(X_train, y_train, X_val, y_val)``。``augment`` 取
+    ``"shift_rotate"``（小幅平移与旋转）、``"flip"``（随机水平翻转）或 None。
     dropout 从 PyTorch 的全局生成器取随机数，所以整个过程放在
     ``torch.random.fork_rng`` 里并先设种子：结果只由 ``seed`` 决定，
     调用结束后全局随机状态恢复原样。打乱顺序与数据增强用另一个
@@ -344,30 +377,254 @@ def train_digits(
     """
     from dlbasics.training import train_minibatch
 
-    X, y, X_test, y_test = data
+    if augment is not None and augment not in AUGMENTATIONS:
+        raise ValueError(
+            f"augment 只能是 None、{'、'.join(AUGMENTATIONS)}，"
+            f"收到 {augment!r}"
+        )
+    X, y, X_val, y_val = data
     generator = torch.Generator().manual_seed(seed)
-    transform = (
-        make_augment(
+    transform = None
+    if augment == "shift_rotate":
+        transform = make_augment(
             max_shift=max_shift, max_degrees=max_degrees, generator=generator
         )
-        if augment
-        else None
-    )
+    elif augment == "flip":
+
+        def transform(x):
+            return random_hflip(x, generator=generator)
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = make_model()
         history = train_minibatch(
-            model, X, y, X_test, y_test,
+            model, X, y, X_val, y_val,
             optimizer=torch.optim.Adam(model.parameters(), lr=lr),
             num_epochs=num_epochs, batch_size=batch_size, generator=generator,
-            augment=transform, test_every=test_every,
+            augment=transform, val_every=val_every, callback=callback,
         )  # fmt: skip
     return model, history
 
 
 def epochs_to_reach(accuracies: list[float], target: float) -> int | None:
-    """第一次达到 ``target`` 的 epoch（从 1 数起）；没达到时返回 None。"""
+    """第一次达到 ``target`` 的轮次（从 1 数起）；没达到时返回 None。"""
     for epoch, acc in enumerate(accuracies, start=1):
         if acc >= target:
             return epoch
     return None
+
+
+# ---------- 本章的实验 ----------
+
+
+class PlateauProbe:
+    """训练中每轮结束时记下两个量，用来看 sigmoid 网络在平台期里发生了什么。
+
+    - ``movement``：参数离初始值走了多远，‖θ_t − θ_0‖ / ‖θ_0‖；
+    - ``logit_spread``：在一批固定的输入上，各样本的 logits 与它们平均值之差
+      的均方根。它接近 0，说明网络对不同的输入给出几乎一样的输出。
+    第 0 项是训练开始之前的值。
+    """
+
+    def __init__(self, X_probe: torch.Tensor):
+        self.X_probe = X_probe
+        self.start: torch.Tensor | None = None
+        self.movement: list[float] = []
+        self.logit_spread: list[float] = []
+
+    @torch.no_grad()
+    def __call__(self, epoch: int, model: nn.Module) -> None:
+        flat = torch.cat([p.detach().flatten() for p in model.parameters()])
+        if self.start is None:
+            self.start = flat.clone()
+        self.movement.append(
+            ((flat - self.start).norm() / self.start.norm()).item()
+        )
+        was_training = model.training
+        model.eval()
+        logits = model(self.X_probe)
+        model.train(was_training)
+        centered = logits - logits.mean(dim=0)
+        self.logit_spread.append(centered.pow(2).sum(1).mean().sqrt().item())
+
+
+@dataclass
+class Selection:
+    """在验证集上选学习率、再用其余种子重复的结果。"""
+
+    lr: float  # 选出的学习率
+    val_by_lr: dict[
+        float, float
+    ]  # 第一个种子在各候选学习率下最后一轮的验证准确率
+    models: list[nn.Module]  # 选出的学习率下每个种子训练好的模型
+    histories: list  # 对应的训练记录（EpochHistory）
+    probes: list[
+        PlateauProbe | None
+    ]  # 对应的 PlateauProbe（没有要求时为 None）
+
+
+def select_and_train(
+    make_model,
+    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+    *,
+    lr_grid: tuple[float, ...],
+    num_epochs: int,
+    cfg: DigitsConfig,
+    probe_inputs: torch.Tensor | None = None,
+) -> Selection:
+    """先用第一个种子试遍 ``lr_grid``，按最后一轮的验证准确率选学习率；
+    再用其余种子在选出的学习率下各训练一次（第一个种子的那次直接沿用）。
+
+    只用一个种子挑学习率是为了省时间，正文会说明这一点。
+    """
+
+    def run(lr: float, seed: int):
+        probe = None if probe_inputs is None else PlateauProbe(probe_inputs)
+        model, history = train_digits(
+            make_model, data, lr=lr, num_epochs=num_epochs,
+            batch_size=cfg.batch_size, seed=seed, callback=probe,
+        )  # fmt: skip
+        return model, history, probe
+
+    first, *others = cfg.seeds
+    trials = {lr: run(lr, first) for lr in lr_grid}
+    val_by_lr = {lr: trial[1].val_acc[-1] for lr, trial in trials.items()}
+    best = max(lr_grid, key=val_by_lr.get)
+    runs = [trials[best]] + [run(best, seed) for seed in others]
+    return Selection(
+        lr=best,
+        val_by_lr=val_by_lr,
+        models=[r[0] for r in runs],
+        histories=[r[1] for r in runs],
+        probes=[r[2] for r in runs],
+    )
+
+
+def digits_data(
+    splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    n_train: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """返回 ``(X_train, y_train, X_val, y_val)``。
+
+    给出 ``n_train`` 时只取训练集的前 ``n_train`` 张。
+    """
+    X, y = splits["train"]
+    if n_train is not None:
+        X, y = X[:n_train], y[:n_train]
+    return (X, y, *splits["val"])
+
+
+def activation_experiment(
+    cfg: DigitsConfig, splits: dict[str, tuple[torch.Tensor, torch.Tensor]]
+) -> dict[str, Selection]:
+    """实验一：同一个 LeNet 式网络，分别用 sigmoid 与 ReLU，各自挑学习率。"""
+    data = digits_data(splits)
+    return {
+        act: select_and_train(
+            lambda act=act: lenet_small(act),
+            data,
+            lr_grid=cfg.lenet_lr_grid,
+            num_epochs=cfg.lenet_epochs,
+            cfg=cfg,
+            probe_inputs=splits["train"][0][: cfg.n_val],
+        )
+        for act in ("sigmoid", "relu")
+    }
+
+
+def capacity_experiment(
+    cfg: DigitsConfig, splits: dict[str, tuple[torch.Tensor, torch.Tensor]]
+) -> Selection:
+    """实验二：更深更宽的 AlexNet 式网络，在验证集上挑学习率。"""
+    return select_and_train(
+        alexnet_small, digits_data(splits),
+        lr_grid=cfg.alex_lr_grid, num_epochs=cfg.alex_epochs, cfg=cfg,
+    )  # fmt: skip
+
+
+def plateau_end(train_acc: list[float], threshold: float) -> int:
+    """训练准确率第一次达到 ``threshold`` 的轮次；此前都算平台期。
+
+    一直没有达到时返回总轮数。
+    """
+    return epochs_to_reach(train_acc, threshold) or len(train_acc)
+
+
+# 标签: (dropout 概率, 数据增强方式)
+REGULARIZATION_SETTINGS: dict[str, tuple[float, str | None]] = {
+    "都不用": (0.0, None),
+    "dropout": (0.5, None),
+    "数据增强": (0.0, "shift_rotate"),
+    "两者都用": (0.5, "shift_rotate"),
+    "水平翻转": (0.0, "flip"),
+}
+
+
+@dataclass
+class RegularizationResult:
+    """实验三中一种设置的结果，每个种子一项。"""
+
+    train_acc: list[float]  # 在原始训练图上（评估模式）的准确率
+    val_acc: list[float]
+    models: list[nn.Module]
+
+
+def regularization_experiment(
+    cfg: DigitsConfig, splits: dict[str, tuple[torch.Tensor, torch.Tensor]]
+) -> dict[str, RegularizationResult]:
+    """实验三：训练集只有 ``small_n_train`` 张时，dropout 与数据增强的作用。"""
+    from dlbasics.training import evaluate
+
+    data = digits_data(splits, cfg.small_n_train)
+    results = {}
+    for label, (dropout, augment) in REGULARIZATION_SETTINGS.items():
+        result = RegularizationResult([], [], [])
+        for seed in cfg.seeds:
+            model, history = train_digits(
+                lambda p=dropout: lenet_small("relu", dropout=p), data,
+                lr=cfg.small_lr, num_epochs=cfg.small_epochs,
+                batch_size=cfg.small_batch_size, seed=seed, augment=augment,
+                max_shift=cfg.max_shift, max_degrees=cfg.max_degrees,
+                val_every=cfg.small_epochs,
+            )  # fmt: skip
+            result.train_acc.append(evaluate(model, data[0], data[1]))
+            result.val_acc.append(history.val_acc[-1])
+            result.models.append(model)
+        results[label] = result
+    return results
+
+
+@torch.no_grad()
+def per_class_accuracy(
+    model: nn.Module, X: torch.Tensor, y: torch.Tensor, num_classes: int = 10
+) -> list[float]:
+    """每个类别的准确率（评估模式）；某类没有样本时记为 nan。"""
+    model.eval()
+    pred = model(X).argmax(dim=1)
+    out = []
+    for c in range(num_classes):
+        mask = y == c
+        out.append(
+            (pred[mask] == c).float().mean().item() if mask.any() else math.nan
+        )
+    return out
+
+
+def count_macs(model: nn.Sequential, input_shape: tuple[int, ...]) -> int:
+    """一张输入图经过网络要做多少次乘加（只计卷积层与全连接层）。
+
+    卷积层：输出元素数 × (输入通道数 / 分组数) × 卷积核面积；
+    全连接层：输入数 × 输出数。
+    """
+    x = torch.zeros(1, *input_shape)
+    total = 0
+    with torch.no_grad():
+        for layer in model:
+            out = layer(x)
+            if isinstance(layer, nn.Conv2d):
+                k = layer.kernel_size[0] * layer.kernel_size[1]
+                total += out.numel() * (layer.in_channels // layer.groups) * k
+            elif isinstance(layer, nn.Linear):
+                total += layer.in_features * layer.out_features
+            x = out
+    return total

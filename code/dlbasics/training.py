@@ -90,42 +90,47 @@ def train_classifier(
 
 @dataclass
 class EpochHistory:
-    """小批量训练的记录，每个 epoch 一项。
+    """小批量训练的记录，每轮（epoch）一项。
 
-    训练损失与训练准确率是这个 epoch 里各个小批量的平均（训练模式下、
-    数据增强之后）；测试准确率在 epoch 结束时用评估模式计算。
+    训练损失与训练准确率是这一轮里各个小批量的平均（训练模式下、
+    数据增强之后）；验证准确率在这一轮结束时用评估模式计算。
     """
 
     train_loss: list[float] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
-    test_acc: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
 
 
 def train_minibatch(
     model: nn.Module,
     X: torch.Tensor,
     y: torch.Tensor,
-    X_test: torch.Tensor,
-    y_test: torch.Tensor,
+    X_val: torch.Tensor,
+    y_val: torch.Tensor,
     *,
     optimizer: torch.optim.Optimizer,
     num_epochs: int,
     batch_size: int,
     generator: torch.Generator,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    test_every: int = 1,
+    val_every: int = 1,
+    callback: Callable[[int, nn.Module], None] | None = None,
 ) -> EpochHistory:
-    """小批量训练分类模型：每个 epoch 按 ``generator`` 打乱样本、逐批更新。
+    """小批量训练分类模型：每轮按 ``generator`` 打乱样本、逐批更新。
 
-    ``augment`` 若给出，只作用于训练批（测试集保持原样）。测试准确率每
-    ``test_every`` 个 epoch（以及最后一个 epoch）计算一次，节省时间。
+    ``augment`` 若给出，只作用于训练批（验证集保持原样）。验证准确率每
+    ``val_every`` 轮（以及最后一轮）计算一次，节省时间。``callback`` 若给出，
+    在训练开始前以 ``(0, model)``、之后每轮结束时以 ``(轮次, model)``
+    调用一次，用来记录训练过程中的量。
     """
     _check_xy(X.flatten(1), y)
-    _check_xy(X_test.flatten(1), y_test)
+    _check_xy(X_val.flatten(1), y_val)
     check_positive_int("num_epochs", num_epochs)
     check_positive_int("batch_size", batch_size)
-    check_positive_int("test_every", test_every)
+    check_positive_int("val_every", val_every)
     history = EpochHistory()
+    if callback is not None:
+        callback(0, model)
     for epoch in range(1, num_epochs + 1):
         model.train()
         order = torch.randperm(len(X), generator=generator)
@@ -142,7 +147,9 @@ def train_minibatch(
             total_correct += accuracy(logits.detach(), y[idx]) * len(idx)
         history.train_loss.append(total_loss / len(X))
         history.train_acc.append(total_correct / len(X))
-        if epoch % test_every == 0 or epoch == num_epochs:
-            model.eval()
-            history.test_acc.append(evaluate(model, X_test, y_test))
+        model.eval()
+        if epoch % val_every == 0 or epoch == num_epochs:
+            history.val_acc.append(evaluate(model, X_val, y_val))
+        if callback is not None:
+            callback(epoch, model)
     return history
