@@ -24,6 +24,19 @@ def toc_files() -> list[str]:
     return files
 
 
+def book_config() -> dict:
+    return yaml.safe_load((ROOT / "_config.yml").read_text("utf-8"))
+
+
+def chapter_pages() -> list[str]:
+    """带 kernelspec 的页面（可执行的章节）。"""
+    return [
+        name
+        for name in toc_files()
+        if "kernelspec:" in (ROOT / f"{name}.md").read_text("utf-8")
+    ]
+
+
 def visible_text(html: str) -> str:
     soup = BeautifulSoup(html, "html.parser")
     for tag in soup(["script", "style"]):
@@ -73,6 +86,44 @@ def test_every_glued_key_is_defined_in_its_chapter(chapter):
         k for k in used if not any(re.fullmatch(p, k) for p in patterns)
     )
     assert undefined == [], f"未定义的 glue 键：{undefined}"
+
+
+# 第一周读者可以跳过的内容：关键词 -> 所在章节
+OPTIONAL_TOPICS = {
+    "李雅普诺夫": "activations",
+    "黑塞矩阵": "optimizers",
+    "Montúfar": "width_depth",
+    "Hanin": "width_depth",
+    "有效秩": "width_depth",
+}
+
+
+def section_titles(text: str) -> list[tuple[int, str]]:
+    """(行号, 标题) 列表：Markdown 标题与带标题的 exercise。"""
+    titles = []
+    for number, line in enumerate(text.splitlines()):
+        heading = re.match(r"#{2,4} (.+)", line)
+        exercise = re.match(r"`{3,4}\{exercise\} (.+)", line)
+        if heading or exercise:
+            titles.append((number, (heading or exercise).group(1)))
+    return titles
+
+
+@pytest.mark.parametrize("keyword", sorted(OPTIONAL_TOPICS))
+def test_advanced_material_sits_in_optional_sections(keyword):
+    """选读内容用同一种方式标出：所在小节（或练习）的标题以“选读：”开头。"""
+    text = (ROOT / f"book/{OPTIONAL_TOPICS[keyword]}.md").read_text("utf-8")
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if keyword in line)
+    enclosing = [t for n, t in section_titles(text) if n <= first][-1]
+    assert enclosing.startswith("选读："), (keyword, enclosing)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_optional_marker_has_one_form(chapter):
+    for _, title in section_titles(chapter.read_text("utf-8")):
+        if "选读" in title:
+            assert title.startswith("选读："), title
 
 
 def test_search_dictionary_holds_the_domain_terms():
@@ -129,6 +180,7 @@ def test_pages_are_chinese_with_no_english_ui_left(site, name):
         "显示source",
         "显示outputs",
         "Back to top",
+        "Launch",
     ]
     texts = [visible_text(html)]
     for el in soup.find_all(True):
@@ -151,6 +203,34 @@ def test_pages_show_no_warning_traceback_or_stderr(site, name):
     assert not re.search(r"\w+Warning:", text)
     assert "Traceback (most recent call last)" not in text
     assert not soup.select("div.output.stderr, .cell_output .stderr")
+
+
+@pytest.mark.parametrize("name", toc_files())
+def test_tables_are_tables_not_raw_pipes(site, name):
+    """代码输出的 Markdown 表格要渲染成 <table>，不能剩下一行竖线。"""
+    soup = BeautifulSoup(page_html(site, name), "html.parser")
+    for tag in soup(["script", "style", "pre", "code"]):
+        tag.decompose()
+    for tag in soup.select(".math"):
+        tag.decompose()
+    for text in soup.find_all(string=True):
+        assert text.count("|") < 3, f"{name} 有没渲染的表格：{text[:80]!r}"
+
+
+@pytest.mark.parametrize("name", chapter_pages())
+def test_intentional_errors_show_only_the_message(site, name):
+    """每个 raises-exception 单元格都真的报错，只显示最后一行，没有空图。"""
+    soup = BeautifulSoup(page_html(site, name), "html.parser")
+    for cell in soup.select(".tag_raises-exception"):
+        errors = cell.select(".cell_output .traceback")
+        assert len(errors) == 1, f"{name}：有意报错的单元格没有报错输出"
+        lines = [ln for ln in errors[0].get_text().splitlines() if ln.strip()]
+        assert len(lines) == 1 and re.match(
+            r"\w+(Error|Exception): ", lines[0]
+        ), lines
+        assert not cell.select(".cell_output img"), (
+            f"{name}：报错单元格留下了图"
+        )
 
 
 def test_copyright_year_is_current(site):
@@ -258,19 +338,6 @@ def test_spiral_page_has_its_figures_and_rendered_math_source(site):
 # ---------- 阅读功能：Binder、下载、术语表、404 ----------
 
 
-def book_config() -> dict:
-    return yaml.safe_load((ROOT / "_config.yml").read_text("utf-8"))
-
-
-def chapter_pages() -> list[str]:
-    """带 kernelspec 的页面（可执行的章节）。"""
-    return [
-        name
-        for name in toc_files()
-        if "kernelspec:" in (ROOT / f"{name}.md").read_text("utf-8")
-    ]
-
-
 @pytest.mark.parametrize("name", chapter_pages())
 def test_binder_link_opens_this_chapter_on_the_configured_branch(site, name):
     from urllib.parse import parse_qs, urlparse
@@ -355,5 +422,9 @@ def test_404_page_and_exec_stats_are_built(site):
     assert '<html lang="zh-CN">' in page and "找不到这个页面" in page
     stats = BeautifulSoup(page_html(site, "book/exec_stats"), "html.parser")
     headers = [th.get_text(strip=True) for th in stats.select("table th")]
-    assert headers == ["章节", "执行方式", "用时（秒）", "结果"]
-    assert len(stats.select("table tbody tr")) == len(chapter_pages())
+    assert headers == ["章节", "本次构建", "执行用时（秒）", "结果"]
+    rows = stats.select("table tbody tr")
+    assert len(rows) == len(chapter_pages())
+    for row in rows:
+        how = row.select("td")[1].get_text(strip=True)
+        assert how == "重新执行" or how.startswith("取自缓存"), how

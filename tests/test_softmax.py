@@ -217,6 +217,10 @@ def book_numbers() -> dict[str, float]:
             reported.append(loss.item())
             true_ce.append(F.cross_entropy(lg.detach(), y).item())
         curves[extra_softmax] = (reported, true_ce, grads)
+        with torch.no_grad():
+            out[f"{'bug' if extra_softmax else 'ok'}_train_acc"] = accuracy(
+                model(X), y
+            )
     ok, bad = curves[False], curves[True]
     out |= {
         "bug_lr": 0.5,
@@ -251,3 +255,5 @@ def test_double_softmax_hits_its_floor_and_slows_training():
     )
     assert numbers["grad_ratio"] > 2
     assert numbers["bug_reach"] > numbers["ok_reach"]
+    # 正文：错误做法也能分对大部分训练点，所以难以发现
+    assert numbers["bug_train_acc"] > 0.8

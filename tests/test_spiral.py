@@ -16,6 +16,7 @@ from dlbasics.spiral import (
     logit_plane,
     make_linear_model,
     make_spiral,
+    make_splits,
     make_two_layer_net,
     predict_grid,
 )
@@ -180,12 +181,7 @@ def train(model_fn, cfg: SpiralConfig, X, y):
 @pytest.fixture(scope="module")
 def chapter_results():
     cfg = SpiralConfig()
-    X, y = make_spiral(
-        cfg.n_per_class, cfg.n_classes, cfg.noise, generator=gen(cfg.data_seed)
-    )
-    Xt, yt = make_spiral(
-        cfg.n_per_class, cfg.n_classes, cfg.noise, generator=gen(cfg.test_seed)
-    )
+    splits = make_splits(cfg)
     models = {
         "linear": lambda: make_linear_model(2, cfg.n_classes),
         "mlp": lambda: make_two_layer_net(2, cfg.num_hiddens, cfg.n_classes),
@@ -195,9 +191,18 @@ def chapter_results():
     }
     out = {}
     for name, fn in models.items():
-        model, history = train(fn, cfg, X, y)
-        out[name] = (evaluate(model, Xt, yt), history)
+        model, history = train(fn, cfg, *splits["train"])
+        out[name] = (evaluate(model, *splits["val"]), history)
     return out
+
+
+def test_splits_are_three_different_draws():
+    splits = make_splits(SpiralConfig())
+    assert set(splits) == {"train", "val", "test"}
+    xs = [splits[k][0] for k in ("train", "val", "test")]
+    assert all(x.shape == (3000, 2) for x in xs)
+    assert not torch.equal(xs[0], xs[1]) and not torch.equal(xs[1], xs[2])
+    assert torch.equal(splits["train"][1], splits["test"][1])  # 标签顺序相同
 
 
 def test_linear_model_stays_near_chance_and_two_layer_net_learns(
@@ -217,9 +222,7 @@ def test_linear_model_has_converged_at_its_ceiling(chapter_results):
 
 def test_training_is_reproducible(chapter_results):
     cfg = SpiralConfig()
-    X, y = make_spiral(
-        cfg.n_per_class, cfg.n_classes, cfg.noise, generator=gen(cfg.data_seed)
-    )
+    X, y = make_splits(cfg)["train"]
     _, history = train(lambda: make_linear_model(2, cfg.n_classes), cfg, X, y)
     assert history.losses == chapter_results["linear"][1].losses
 
@@ -228,21 +231,11 @@ def test_training_is_reproducible(chapter_results):
 
 
 def book_numbers() -> dict[str, float]:
-    """按本章的步骤，用 dlbasics 独立重算正文引用的每个数字。"""
+    """按本章的步骤，用 dlbasics 重算正文引用的每个数字。"""
     cfg = SpiralConfig()
-    g = torch.Generator
-    X, y = make_spiral(
-        cfg.n_per_class,
-        cfg.n_classes,
-        cfg.noise,
-        generator=g().manual_seed(cfg.data_seed),
-    )
-    Xt, yt = make_spiral(
-        cfg.n_per_class,
-        cfg.n_classes,
-        cfg.noise,
-        generator=g().manual_seed(cfg.test_seed),
-    )
+    splits = make_splits(cfg)
+    X, y = splits["train"]
+    val, test = splits["val"], splits["test"]
 
     def trained(make, **kwargs):
         torch.manual_seed(cfg.init_seed)
@@ -282,15 +275,16 @@ def book_numbers() -> dict[str, float]:
         "mlp_params": count_parameters(mlp),
         "norelu_params": count_parameters(no_relu),
         "linear_train_acc": evaluate(linear, X, y),
-        "linear_test_acc": evaluate(linear, Xt, yt),
+        "linear_val_acc": evaluate(linear, *val),
         "mlp_train_acc": evaluate(mlp, X, y),
-        "mlp_test_acc": evaluate(mlp, Xt, yt),
+        "mlp_val_acc": evaluate(mlp, *val),
+        "mlp_test_acc": evaluate(mlp, *test),
         "linear_final_loss": h_lin.final_loss,
         "linear_loss_at_half": h_lin.losses[cfg.num_steps // 2],
         "mlp_final_loss": h_mlp.final_loss,
         "half_steps": cfg.num_steps // 2,
-        "norelu_test_acc": evaluate(no_relu, Xt, yt),
-        "merged_test_acc": evaluate(merged, Xt, yt),
+        "norelu_val_acc": evaluate(no_relu, *val),
+        "merged_val_acc": evaluate(merged, *val),
         "collapse_max_diff": max_diff,
-        "mlp_sgd_test_acc": evaluate(mlp_sgd, Xt, yt),
+        "mlp_sgd_val_acc": evaluate(mlp_sgd, *val),
     }

@@ -20,7 +20,8 @@ class SpiralConfig:
     n_classes: int = 3  # 类别数（螺旋臂数）
     noise: float = 0.2  # 角度噪声的标准差（弧度）
     data_seed: int = 12345  # 训练集的随机种子
-    test_seed: int = 2024  # 测试集的随机种子（同分布、另取一份）
+    val_seed: int = 777  # 验证集的随机种子（同分布、另取一份）
+    test_seed: int = 2024  # 测试集的随机种子（同分布、再取一份）
     init_seed: int = 0  # 模型初始化的随机种子
     num_hiddens: int = 100  # 隐藏层宽度
     lr: float = 0.01  # 学习率（两个模型相同）
@@ -162,3 +163,22 @@ def grid_lines(
     horizontal = torch.stack([along, ticks], dim=2)
     vertical = torch.stack([ticks, along], dim=2)
     return torch.cat([horizontal, vertical])
+
+
+def make_splits(
+    cfg: SpiralConfig = SpiralConfig(),
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """同一分布的训练集、验证集与测试集，各用自己的种子生成。"""
+    return {
+        name: make_spiral(
+            cfg.n_per_class,
+            cfg.n_classes,
+            cfg.noise,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        for name, seed in [
+            ("train", cfg.data_seed),
+            ("val", cfg.val_seed),
+            ("test", cfg.test_seed),
+        ]
+    }
