@@ -381,5 +381,7 @@ def book_numbers() -> dict[str, float]:
         for n, label in [(n_min, "min"), (n_max, "max")]:
             runs = r["scale"][name][n]
             out[f"scale_{tag}_{label}"] = sum(runs) / len(runs)
-    out["scale_gd_epochs"] = r["scale"]["GD（全批量）"][n_max][0] / n_max
+    gd = r["scale"]["GD（全批量）"]
+    out["scale_gd_steps_min"] = gd[n_min][0] / n_min
+    out["scale_gd_steps_max"] = gd[n_max][0] / n_max
     return out
