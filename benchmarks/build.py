@@ -99,6 +99,15 @@ def floor_times(repo: Path, stems: list[str]) -> dict[str, float]:
         for cell in notebook.cells:
             if cell.cell_type != "code":
                 continue
+            code_lines = [
+                line
+                for line in cell.source.splitlines()
+                if line.strip() and not line.lstrip().startswith("#")
+            ]
+            if code_lines and all(
+                ln.lstrip().startswith("%") for ln in code_lines
+            ):
+                continue  # IPython 魔法命令（如 %xmode）只影响显示，脚本里跳过
             if "raises-exception" in cell.metadata.get("tags", []):
                 # 有意的报错：照常运行（后面可能用到它定义的变量），吞掉异常
                 body = textwrap.indent(cell.source, "    ")
