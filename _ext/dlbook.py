@@ -1,6 +1,6 @@
 """本书的本地 Sphinx 扩展：让构建可复现、不过期、在中文环境下正确。
 
-1. 执行缓存按 ``code/`` 下的源码（及依赖清单）分目录存放：改了包里的代码，
+1. 执行缓存按 ``code/`` 下的全部文件（及依赖清单）分目录存放：改了包里的代码，
    下一次构建就换用新的缓存目录，章节全部重新执行，不会再显示旧数字；
    只改正文时缓存目录不变，什么也不重新执行。
    （jupyter-cache 自己只看代码单元格的内容。）
@@ -32,7 +32,9 @@ from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
 FIRST_YEAR = 2026
-HASHED_GLOBS = ("code/**/*.py", "requirements.txt", "pyproject.toml")
+# 能改变章节输出的文件：code/ 下的全部文件（含随包字体）与依赖清单
+HASHED_GLOBS = ("code/**/*", "requirements.txt", "pyproject.toml")
+NOT_HASHED = ("__pycache__", ".egg-info", ".pyc")
 USER_DICT = Path("book") / "_static" / "jieba_userdict.txt"
 HERE = Path(__file__).resolve().parent
 logger = logging.getLogger(__name__)
@@ -51,7 +53,8 @@ def code_digest(root: Path) -> str:
         }
     )
     for path in files:
-        if "__pycache__" in path.parts:
+        text = path.as_posix()
+        if any(part in text for part in NOT_HASHED):
             continue
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(b"\0")
@@ -245,6 +248,7 @@ def _fix_citation_list_role(app, pagename, templatename, context, doctree):
 
 
 def setup(app: Sphinx) -> dict:
+    app.setup_extension("build_guards")  # _ext/build_guards.py
     app.connect("html-page-context", _fix_citation_list_role)
     app.connect("doctree-read", _check_raises_exception_cells)
     app.add_node(ExecStatsNode)

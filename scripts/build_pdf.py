@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import shutil
 import subprocess
 import sys
@@ -74,10 +75,36 @@ def print_pdf(page: Path, chromium: str) -> None:
     server.shutdown()
 
 
+BROWSER_NAMES = (
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+)
+
+
+def find_chromium() -> str | None:
+    """找一个 Chromium 内核的浏览器：先看环境变量 CHROMIUM、CHROME_BIN，
+    再按常见的命令名在 PATH 里找（Debian 叫 chromium，GitHub 的 Ubuntu
+    运行器自带 google-chrome）。"""
+    for variable in ("CHROMIUM", "CHROME_BIN"):
+        path = os.environ.get(variable)
+        if path and Path(path).is_file():
+            return path
+    for name in BROWSER_NAMES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
 def main() -> None:
-    chromium = shutil.which("chromium")
+    chromium = find_chromium()
     if chromium is None:
-        sys.exit("需要 chromium：apt-get install chromium fonts-noto-cjk")
+        sys.exit(
+            "需要 Chromium 或 Chrome：Debian 上 apt-get install chromium；"
+            "或者用环境变量 CHROMIUM 指向浏览器的可执行文件"
+        )
     fonts = subprocess.run(
         ["fc-list", ":lang=zh"], capture_output=True, text=True
     )

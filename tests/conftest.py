@@ -25,6 +25,11 @@ def _single_thread():
     torch.set_num_threads(1)
 
 
+def bad_input(match: str):
+    """期望参数检查失败（ValueError 或 TypeError），信息里有 ``match``。"""
+    return pytest.raises((ValueError, TypeError), match=match)
+
+
 def jupyter_book() -> str:
     exe = Path(sys.executable).with_name("jupyter-book")
     return (

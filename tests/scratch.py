@@ -47,8 +47,18 @@ class ScratchBook:
             "format: jb-book\nroot: book/index\n", "utf-8"
         )
 
-    def write_page(self, body: str) -> None:
-        (self.root / "book/index.md").write_text(HEADER + body, "utf-8")
+    def write_page(self, body: str, name: str = "index") -> None:
+        """写一页；``name`` 不是 index 时把它加进目录。"""
+        (self.root / f"book/{name}.md").write_text(HEADER + body, "utf-8")
+        if name != "index":
+            pages = sorted(p.stem for p in (self.root / "book").glob("*.md"))
+            chapters = "".join(
+                f"  - file: book/{p}\n" for p in pages if p != "index"
+            )
+            (self.root / "_toc.yml").write_text(
+                f"format: jb-book\nroot: book/index\nchapters:\n{chapters}",
+                "utf-8",
+            )
 
     def write_module(self, name: str, source: str) -> None:
         path = self.root / "code" / name / "__init__.py"
@@ -61,5 +71,5 @@ class ScratchBook:
             self.root, env={"PYTHONPATH": str(self.root / "code")}
         )
 
-    def html(self) -> str:
-        return (self.root / "_build/html/book/index.html").read_text("utf-8")
+    def html(self, name: str = "index") -> str:
+        return (self.root / f"_build/html/book/{name}.html").read_text("utf-8")

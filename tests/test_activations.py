@@ -61,9 +61,9 @@ def test_relu_family_derivatives_on_both_sides():
 
 
 def test_unknown_activation_is_rejected():
-    with pytest.raises(ValueError, match="未知的激活函数"):
+    with pytest.raises(ValueError, match="name 应是激活函数的名字"):
         derivative("swish", X_GRID)
-    with pytest.raises(ValueError, match="未知的激活函数"):
+    with pytest.raises(ValueError, match="activation 应是激活函数的名字"):
         DeepMLP(2, 4, activation="swish")
 
 

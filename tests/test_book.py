@@ -401,6 +401,35 @@ def test_binder_environment_files_match_the_book():
     assert (ROOT / "binder/postBuild").stat().st_mode & 0o111  # 可执行
 
 
+def test_every_install_path_takes_the_same_cpu_torch():
+    """README（requirements.txt）、发布网站的工作流、Binder 装的是同一个
+    CPU 版 torch；测试环境就是按 README 装的，所以也是它。"""
+    import torch
+
+    cpu_index = "--extra-index-url https://download.pytorch.org/whl/cpu"
+    root_req = (ROOT / "requirements.txt").read_text("utf-8")
+    binder_req = (ROOT / "binder/requirements.txt").read_text("utf-8")
+    assert cpu_index in root_req.splitlines()
+    assert cpu_index in binder_req.splitlines()
+    pin = re.search(r"^torch==(\S+)", root_req, re.M).group(1)
+    assert re.search(rf"^torch=={re.escape(pin)}\s*$", binder_req, re.M)
+    workflow = (ROOT / ".github/workflows/pages.yml").read_text("utf-8")
+    assert "-r requirements.txt" in workflow
+    assert "download.pytorch.org" not in workflow  # 源只写在 requirements.txt
+    assert torch.version.cuda is None, "测试环境里装成了 CUDA 版的 torch"
+    assert torch.__version__.split("+")[0] == pin
+    runtime = (ROOT / "binder/runtime.txt").read_text("utf-8").strip()
+    assert f'python-version: "{runtime.removeprefix("python-")}"' in workflow
+
+
+def test_pages_workflow_uses_the_runners_browser_and_installs_only_fonts():
+    workflow = (ROOT / ".github/workflows/pages.yml").read_text("utf-8")
+    installs = re.findall(r"apt-get install[^\n]*", workflow)
+    assert installs and all("chromium" not in line for line in installs)
+    assert "fonts-noto-cjk" in installs[0]
+    assert "CHROMIUM=" in workflow and "::error::" in workflow
+
+
 def test_glossary_terms_are_linked_from_the_chapters(site):
     glossary = BeautifulSoup(page_html(site, "book/glossary"), "html.parser")
     for link in glossary.select("dl.glossary dt a.headerlink"):

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import functools
 import http.server
+import io
 import os
 import shutil
 import threading
+import typing
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
@@ -228,3 +230,121 @@ def test_search_finds_the_spiral_chapter(chromium_browser, site_url, term):
         f"搜索“{term}”没有找到螺旋数据一章：{summary.inner_text()}"
     )
     page.close()
+
+
+class _PagesHandler(http.server.SimpleHTTPRequestHandler):
+    """像 GitHub Pages 那样服务网站：可以挂在子路径下；不存在的地址返回
+    状态 404 与网站根目录的 404.html；``extra`` 里的路径返回给定的内容。"""
+
+    prefix = "/"
+    extra: typing.ClassVar[dict[str, bytes]] = {}
+    hidden: typing.ClassVar[set[str]] = set()
+
+    def log_message(self, *args):
+        pass
+
+    def _site_path(self) -> str | None:
+        path = self.path.split("?")[0]
+        if not path.startswith(self.prefix):
+            return None
+        return "/" + path[len(self.prefix) :]
+
+    def send_head(self):
+        path = self._site_path()
+        if path in self.extra:
+            body = self.extra[path]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            return io.BytesIO(body)
+        if path in self.hidden:
+            path = None
+        target = None if path is None else Path(self.directory) / path[1:]
+        if target is not None and target.is_dir():
+            target = target / "index.html"
+        if target is None or not target.is_file():
+            body = (Path(self.directory) / "404.html").read_bytes()
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            return io.BytesIO(body)
+        self.path = path
+        return super().send_head()
+
+
+def serve_like_pages(site: Path, prefix: str, extra=None, hidden=()):
+    handler = type(
+        "Handler",
+        (_PagesHandler,),
+        {"prefix": prefix, "extra": extra or {}, "hidden": set(hidden)},
+    )
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(site))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+@pytest.mark.parametrize("prefix", ["/", "/deep-learning-basics/"])
+def test_404_page_links_home_wherever_the_site_is_hosted(
+    chromium_browser, built_site, prefix
+):
+    server, origin = serve_like_pages(built_site, prefix)
+    try:
+        tab, log = open_page(
+            chromium_browser, f"{origin}{prefix}no/such/page.html"
+        )
+        assert "找不到这个页面" in tab.content()
+        link = tab.locator("#home-link")
+        tab.wait_for_function(
+            "() => document.getElementById('home-link').dataset.resolved"
+        )
+        assert link.get_attribute("data-resolved") == "true"
+        link.click()
+        tab.wait_for_load_state("networkidle")
+        assert urlparse(tab.url).path == f"{prefix}book/index.html"
+        assert "深度学习基础" in tab.title()
+        # 404 页本身与找根目录的探测请求都是 404，浏览器各记一条；别的错不许有
+        unexpected = [
+            e
+            for e in log["errors"]
+            if "status of 404" not in e
+            and not any(n in e for n in KNOWN_CONSOLE_NOISE)
+        ]
+        assert unexpected == []
+        assert all(
+            urlparse(u).hostname == "127.0.0.1" for u in log["requests"]
+        )
+        tab.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("with_pdf", [False, True])
+def test_pdf_link_only_when_the_pdf_exists(
+    chromium_browser, built_site, with_pdf
+):
+    pdf = "/deep-learning-basics.pdf"
+    extra = {pdf: b"%PDF-1.4\n"} if with_pdf else {}
+    hidden = () if with_pdf else (pdf,)  # 不管这份构建里有没有生成过 PDF
+    server, origin = serve_like_pages(built_site, "/", extra, hidden)
+    try:
+        tab, _ = open_page(chromium_browser, f"{origin}/book/index.html")
+        slot = tab.locator(".pdf-download")
+        if with_pdf:
+            tab.wait_for_function(
+                "() => document.querySelector('.pdf-download')"
+                ".dataset.available === 'true'"
+            )
+            assert slot.locator("a").get_attribute("href") == (
+                "../deep-learning-basics.pdf"
+            )
+        else:
+            assert slot.locator("a").count() == 0
+            assert "scripts/build_pdf.py" in slot.inner_text()
+        tab.close()
+    finally:
+        server.shutdown()
+        server.server_close()

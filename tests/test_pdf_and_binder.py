@@ -47,7 +47,7 @@ def test_pdf_has_every_chapter_with_typeset_math(built_site):
     pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
     assert pages > 5 * len(chapter_pages())
     index = (built_site / "book/index.html").read_text("utf-8")
-    assert 'href="../deep-learning-basics.pdf"' in index
+    assert 'data-pdf="../deep-learning-basics.pdf"' in index
 
 
 RUNNER = r"""
@@ -60,13 +60,42 @@ print("ok", sum(1 for c in nb.cells if c.cell_type == "code"))
 """
 
 
+def binder_python() -> str:
+    """Binder（repo2docker）会用的 Python：读 binder/runtime.txt。"""
+    runtime = (ROOT / "binder/runtime.txt").read_text("utf-8").strip()
+    match = re.fullmatch(r"python-(\d+\.\d+)", runtime)
+    assert match, f"binder/runtime.txt 应形如 python-3.11，收到 {runtime!r}"
+    version = match.group(1)
+    python = shutil.which(f"python{version}")
+    if python is None:
+        _skip_or_fail(f"需要 Python {version}（与 Binder 相同）")
+    return python
+
+
+def test_binder_python_satisfies_every_pin():
+    """Binder 的 Python 版本满足每个钉死的包的 Requires-Python。"""
+    from importlib.metadata import metadata
+
+    from packaging.specifiers import SpecifierSet
+
+    runtime = (ROOT / "binder/runtime.txt").read_text("utf-8").strip()
+    version = runtime.removeprefix("python-")
+    project = (ROOT / "pyproject.toml").read_text("utf-8")
+    assert f'requires-python = ">={version}"' in project
+    assert f'target-version = "py{version.replace(".", "")}"' in project
+    for package in ("numpy", "matplotlib", "scikit-learn", "torch"):
+        needs = metadata(package)["Requires-Python"]
+        assert version in SpecifierSet(needs), f"{package} 需要 Python {needs}"
+
+
 def test_binder_environment_opens_and_runs_every_chapter(tmp_path):
-    """按 binder/ 的依赖与 postBuild 建环境，jupytext 打开、nbclient 执行每章。
+    """按 binder/ 的依赖与 postBuild、用 Binder 的 Python 版本建环境，
+    jupytext 打开、nbclient 执行每章。
 
     PyTorch 的 CPU 源在这里连不上，安装时去掉那一行，版本要求不变。
     """
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([binder_python(), "-m", "venv", str(venv)], check=True)
     python = str(venv / "bin" / "python")
     lines = (ROOT / "binder/requirements.txt").read_text("utf-8").splitlines()
     requirements = [

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import bad_input
 from dlbasics.spiral import (
     SpiralConfig,
     collapse_linear_layers,
@@ -81,7 +82,7 @@ def test_make_spiral_without_noise_follows_the_formula():
     ],
 )
 def test_make_spiral_rejects_bad_input(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with bad_input(message):
         make_spiral(**kwargs)
 
 

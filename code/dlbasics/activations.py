@@ -11,7 +11,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlbasics.utils import check_positive_int
+from dlbasics.validation import (
+    check_float,
+    check_generator,
+    check_labels,
+    check_memory,
+    check_positive_float,
+    check_positive_int,
+    check_tensor,
+)
 
 LEAKY_SLOPE = 0.01  # Leaky ReLU 在负半轴的斜率（PyTorch 的默认值）
 
@@ -33,10 +41,12 @@ ACTIVATION_LABELS = {
 }
 
 
-def _check_name(name: str) -> None:
-    if name not in ACTIVATIONS:
-        choices = "、".join(ACTIVATIONS)
-        raise ValueError(f"未知的激活函数 {name!r}，可选：{choices}")
+def _check_name(name: str, param: str = "name") -> None:
+    choices = "、".join(ACTIVATIONS)
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise ValueError(
+            f"{param} 应是激活函数的名字（{choices}），收到 {name!r}"
+        )
 
 
 def derivative(name: str, x: torch.Tensor) -> torch.Tensor:
@@ -46,8 +56,10 @@ def derivative(name: str, x: torch.Tensor) -> torch.Tensor:
     relu: x > 0 时为 1，否则为 0（在 0 处取 0，与 PyTorch 一致）；
     leaky_relu: x > 0 时为 1，否则为斜率；
     gelu: Φ(x) + x φ(x)，Φ、φ 是标准正态分布的分布函数与密度。
+    x 必须是浮点张量（整数张量上 Leaky ReLU 的斜率 0.01 会被截成 0）。
     """
     _check_name(name)
+    check_tensor("x", x, ndim=tuple(range(0, 9)), floating=True)
     if name == "sigmoid":
         s = torch.sigmoid(x)
         return s * (1 - s)
@@ -67,6 +79,9 @@ def autograd_derivative(
     fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
 ) -> torch.Tensor:
     """用自动求导算逐元素函数 fn 在每个 x 处的导数。"""
+    if not callable(fn):
+        raise TypeError(f"fn 应是函数，收到 {fn!r}")
+    check_tensor("x", x, ndim=tuple(range(0, 9)), floating=True)
     x = x.detach().clone().requires_grad_(True)
     fn(x).sum().backward()  # 各元素互不影响，求和后的梯度就是逐点导数
     return x.grad
@@ -90,9 +105,15 @@ class DeepMLP(nn.Module):
         residual: bool = False,
     ):
         super().__init__()
-        check_positive_int("depth", depth)
-        check_positive_int("width", width)
-        _check_name(activation)
+        depth = check_positive_int("depth", depth)
+        width = check_positive_int("width", width)
+        in_features = check_positive_int("in_features", in_features)
+        out_features = check_positive_int("out_features", out_features)
+        check_memory(
+            "depth × width²",
+            (in_features + depth * (width + 1) + out_features) * width,
+        )
+        _check_name(activation, "activation")
         sizes = [in_features] + [width] * depth
         self.hidden = nn.ModuleList(
             nn.Linear(a, b) for a, b in pairwise(sizes)
@@ -143,12 +164,16 @@ def init_weights(
     （默认 0，即全为 0）。``gain`` 把权重的标准差（或区间）再乘一个倍数，
     用来制造不稳定的初始化。
     """
+    if not isinstance(model, DeepMLP):
+        raise TypeError(f"model 应是 DeepMLP，收到 {type(model).__name__}")
     if scheme not in INIT_SCHEMES:
         raise ValueError(
-            f"未知的初始化方案 {scheme!r}，可选 {'、'.join(INIT_SCHEMES)}"
+            f"scheme（初始化方案）只能是 {'、'.join(INIT_SCHEMES)}，"
+            f"收到 {scheme!r}"
         )
-    if not bias_std >= 0:
-        raise ValueError(f"bias_std 不能为负，收到 {bias_std!r}")
+    check_generator("generator", generator)
+    check_positive_float("gain", gain)
+    check_float("bias_std", bias_std, low=0.0)
     for layer in [*model.hidden, model.output]:
         fan_out, fan_in = layer.weight.shape
         if scheme == "pytorch":
@@ -177,6 +202,15 @@ def layer_grad_norms(
     model: DeepMLP, X: torch.Tensor, y: torch.Tensor
 ) -> list[float]:
     """一次前向与反向传播后，每个隐藏层权重梯度的范数（第 1 个最靠近输入）。"""
+    if not isinstance(model, DeepMLP):
+        raise TypeError(f"model 应是 DeepMLP，收到 {type(model).__name__}")
+    check_tensor("X", X, ndim=2, floating=True)
+    if X.shape[1] != model.hidden[0].in_features:
+        raise ValueError(
+            f"X 应有 {model.hidden[0].in_features} 列（模型的输入维度），"
+            f"收到形状 {tuple(X.shape)}"
+        )
+    check_labels("y", y, n=X.shape[0], num_classes=model.output.out_features)
     model.zero_grad()
     F.cross_entropy(model(X), y).backward()
     return [layer.weight.grad.norm().item() for layer in model.hidden]
@@ -196,9 +230,11 @@ def matrix_product_norms(
     用 float64 计算：在 float32 里，矩阵元素还没溢出，
     求范数时的平方和就先溢出成 inf 了。
     """
-    check_positive_int("num_matrices", num_matrices)
-    if not std > 0:
-        raise ValueError(f"std 必须为正，收到 {std!r}")
+    num_matrices = check_positive_int("num_matrices", num_matrices)
+    size = check_positive_int("size", size)
+    check_positive_float("std", std)
+    check_generator("generator", generator)
+    check_memory("size²", size * size * 8, bytes_per_element=3)
 
     def draw():
         return torch.normal(
@@ -247,6 +283,8 @@ def gradient_norms_by_setting(
     """
     from dlbasics.spiral import make_spiral
 
+    if not isinstance(cfg, GradientConfig):
+        raise TypeError(f"cfg 应是 GradientConfig，收到 {type(cfg).__name__}")
     X, y = make_spiral(
         cfg.n_per_class,
         generator=torch.Generator().manual_seed(cfg.data_seed),
@@ -268,11 +306,13 @@ def gradient_norms_by_setting(
 
 def first_to_last_ratio(norms: torch.Tensor) -> torch.Tensor:
     """每个种子下第 1 层与最后一层梯度范数之比，形状 (种子数,)。"""
+    check_tensor("norms", norms, ndim=2, floating=True)
     return norms[:, 0] / norms[:, -1]
 
 
 def geometric_mean(values: torch.Tensor) -> float:
     """几何平均 exp(mean(log x))：比值跨好几个数量级时比算术平均有意义。"""
+    check_tensor("values", values, ndim=tuple(range(1, 9)), floating=True)
     if (values <= 0).any():
-        raise ValueError("几何平均只对正数有定义")
+        raise ValueError("values：几何平均只对正数有定义")
     return values.log().mean().exp().item()

@@ -10,7 +10,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlbasics.utils import check_positive_int
+from dlbasics.validation import (
+    check_float,
+    check_generator,
+    check_int,
+    check_labels,
+    check_memory,
+    check_positive_float,
+    check_positive_int,
+    check_tensor,
+)
 
 
 def lenet() -> nn.Sequential:
@@ -48,8 +57,11 @@ def alexnet(
     ``device="meta"`` 时只记录形状、不分配内存也不初始化，用来数参数和
     推算各层形状（六千多万个参数的初始化要花零点几秒）。
     """
+    in_channels = check_positive_int("in_channels", in_channels)
+    num_classes = check_positive_int("num_classes", num_classes)
     if groups not in (1, 2):
         raise ValueError(f"groups 只能是 1 或 2，收到 {groups!r}")
+    conv1_padding = check_int("conv1_padding", conv1_padding, minimum=0)
     side = (224 + 2 * conv1_padding - 11) // 4 + 1  # 第一个卷积层的输出边长
     for _ in range(3):  # 三次 3×3、步幅 2 的汇聚
         side = (side - 3) // 2 + 1
@@ -88,7 +100,21 @@ def layer_table(
 
     输入放在模型所在的设备上，所以 ``device="meta"`` 的模型也可以用。
     """
-    x = torch.zeros(1, *input_shape, device=next(model.parameters()).device)
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(
+            f"model 应是 nn.Sequential，收到 {type(model).__name__}"
+        )
+    if not isinstance(input_shape, tuple | list) or not input_shape:
+        raise TypeError(
+            f"input_shape 应是如 (1, 28, 28) 的元组，收到 {input_shape!r}"
+        )
+    sizes = [
+        check_positive_int("input_shape 中的长度", n) for n in input_shape
+    ]
+    check_memory("input_shape", math.prod(sizes) * 16)
+    first = next(model.parameters(), None)
+    device = first.device if first is not None else None
+    x = torch.zeros(1, *sizes, device=device)
     rows = []
     with torch.no_grad():
         for layer in model:
@@ -141,8 +167,9 @@ def load_digits_splits(
     digits = load_digits()
     X = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16
     y = torch.tensor(digits.target, dtype=torch.long)
-    check_positive_int("n_train", n_train)
-    check_positive_int("n_val", n_val)
+    n_train = check_positive_int("n_train", n_train)
+    n_val = check_positive_int("n_val", n_val)
+    check_generator("generator", generator)
     if n_train + n_val >= len(X):
         raise ValueError(
             f"n_train + n_val 应小于 {len(X)}（还要留下测试集），"
@@ -155,6 +182,11 @@ def load_digits_splits(
         "test": order[n_train + n_val :],
     }
     return {name: (X[idx], y[idx]) for name, idx in parts.items()}
+
+
+def _check_images(name: str, x: object) -> torch.Tensor:
+    """一批图片：形状 (N, C, H, W) 的浮点张量。"""
+    return check_tensor(name, x, ndim=4, floating=True)
 
 
 def _act(name: str) -> nn.Module:
@@ -186,8 +218,7 @@ def lenet_small(
 
 
 def _check_dropout(p: float) -> None:
-    if not 0 <= p < 1:
-        raise ValueError(f"dropout 的概率应在 [0, 1) 内，收到 {p!r}")
+    check_float("dropout", p, low=0.0, high=1.0, high_open=True)
 
 
 def alexnet_small(
@@ -220,8 +251,9 @@ def random_shift(
 
     实现方式是先四周补 0 再随机裁剪回原大小。x 形状 (N, C, H, W)。
     """
-    if max_shift < 0:
-        raise ValueError(f"max_shift 不能为负，收到 {max_shift!r}")
+    _check_images("x", x)
+    max_shift = check_int("max_shift", max_shift, minimum=0)
+    check_generator("generator", generator)
     if max_shift == 0:
         return x.clone()
     n, _, h, w = x.shape
@@ -242,10 +274,11 @@ def random_rotate(
 
     用双线性插值重采样，图外的部分补 0。
     """
-    if max_degrees < 0:
-        raise ValueError(f"max_degrees 不能为负，收到 {max_degrees!r}")
+    _check_images("x", x)
+    check_float("max_degrees", max_degrees, low=0.0, high=180.0)
+    check_generator("generator", generator)
     n = x.shape[0]
-    u = torch.rand(n, generator=generator) * 2 - 1
+    u = torch.rand(n, generator=generator, dtype=x.dtype) * 2 - 1
     theta = u * math.radians(max_degrees)
     cos, sin = torch.cos(theta), torch.sin(theta)
     zeros = torch.zeros_like(theta)
@@ -271,6 +304,8 @@ def make_augment(
     不做水平翻转：翻转后的“2”“3”“7”不再是同一个数字（实验三会检验）。
     """
     check_positive_int("max_shift", max_shift)
+    check_float("max_degrees", max_degrees, low=0.0, high=180.0)
+    check_generator("generator", generator)
 
     def augment(x: torch.Tensor) -> torch.Tensor:
         rotated = random_rotate(x, max_degrees, generator=generator)
@@ -283,6 +318,8 @@ def random_hflip(
     x: torch.Tensor, *, generator: torch.Generator
 ) -> torch.Tensor:
     """以 1/2 的概率把每张图左右翻转。x 形状 (N, C, H, W)。"""
+    _check_images("x", x)
+    check_generator("generator", generator)
     flip = torch.rand(len(x), generator=generator) < 0.5
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
@@ -323,29 +360,46 @@ def format_layer_table(rows: list[LayerInfo]) -> str:
     return "\n".join(lines)
 
 
+def _pair(value, *, square: bool = False) -> str:
+    """把核大小或步幅写成“高×宽”；``square=True`` 时两个相等就只写一个。"""
+    h, w = (value, value) if isinstance(value, int) else tuple(value)
+    if square and h == w:
+        return str(h)
+    return f"{h}×{w}"
+
+
 def describe_blocks(model: nn.Sequential) -> list[tuple[str, str]]:
     """把网络概括成结构图用的方块：``(种类, 说明)``，种类是 conv、pool、fc。
 
     激活函数与 dropout 并入前一个方块的说明，Flatten 省略。
     """
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(
+            f"model 应是 nn.Sequential，收到 {type(model).__name__}"
+        )
     blocks: list[list[str]] = []
     for layer in model:
         if isinstance(layer, nn.Conv2d):
-            k, s = layer.kernel_size[0], layer.stride[0]
-            text = f"卷积 {k}×{k}，{layer.out_channels} 通道"
-            blocks.append(["conv", text + (f"，步幅 {s}" if s > 1 else "")])
+            text = (
+                f"卷积 {_pair(layer.kernel_size)}，{layer.out_channels} 通道"
+            )
+            if _pair(layer.stride) != "1×1":
+                text += f"，步幅 {_pair(layer.stride, square=True)}"
+            blocks.append(["conv", text])
         elif isinstance(layer, nn.MaxPool2d | nn.AvgPool2d):
             kind = "最大" if isinstance(layer, nn.MaxPool2d) else "平均"
-            k, s = layer.kernel_size, layer.stride
-            blocks.append(["pool", f"{kind}汇聚 {k}×{k}，步幅 {s}"])
+            k = _pair(layer.kernel_size)
+            stride = _pair(layer.stride, square=True)
+            blocks.append(["pool", f"{kind}汇聚 {k}，步幅 {stride}"])
         elif isinstance(layer, nn.Linear):
             blocks.append(["fc", f"全连接 {layer.out_features}"])
-        elif isinstance(layer, nn.ReLU | nn.Sigmoid):
-            blocks[-1][1] += (
-                " + ReLU" if isinstance(layer, nn.ReLU) else " + sigmoid"
-            )
-        elif isinstance(layer, nn.Dropout):
-            blocks[-1][1] += " + dropout"
+        elif isinstance(layer, nn.ReLU | nn.Sigmoid | nn.Dropout) and blocks:
+            names = {
+                nn.ReLU: "ReLU",
+                nn.Sigmoid: "sigmoid",
+                nn.Dropout: "dropout",
+            }
+            blocks[-1][1] += " + " + names[type(layer)]
     return [(kind, text) for kind, text in blocks]
 
 
@@ -382,6 +436,12 @@ def train_digits(
             f"augment 只能是 None、{'、'.join(AUGMENTATIONS)}，"
             f"收到 {augment!r}"
         )
+    if not callable(make_model):
+        raise TypeError("make_model 应是“不带参数、返回新模型”的函数")
+    if not isinstance(data, tuple | list) or len(data) != 4:
+        raise TypeError("data 应是 (X_train, y_train, X_val, y_val)")
+    check_positive_float("lr", lr)
+    check_int("seed", seed, minimum=0)
     X, y, X_val, y_val = data
     generator = torch.Generator().manual_seed(seed)
     transform = None
@@ -408,6 +468,7 @@ def train_digits(
 
 def epochs_to_reach(accuracies: list[float], target: float) -> int | None:
     """第一次达到 ``target`` 的轮次（从 1 数起）；没达到时返回 None。"""
+    check_float("target", target, low=0.0, high=1.0)
     for epoch, acc in enumerate(accuracies, start=1):
         if acc >= target:
             return epoch
@@ -427,7 +488,9 @@ class PlateauProbe:
     """
 
     def __init__(self, X_probe: torch.Tensor):
-        self.X_probe = X_probe
+        self.X_probe = check_tensor(
+            "X_probe", X_probe, ndim=(2, 3, 4), floating=True
+        )
         self.start: torch.Tensor | None = None
         self.movement: list[float] = []
         self.logit_spread: list[float] = []
@@ -486,6 +549,10 @@ def select_and_train(
         )  # fmt: skip
         return model, history, probe
 
+    if not lr_grid:
+        raise ValueError("lr_grid 是空的，至少要有一个候选学习率")
+    for lr in lr_grid:
+        check_positive_float("lr_grid 中的学习率", lr)
     first, *others = cfg.seeds
     trials = {lr: run(lr, first) for lr in lr_grid}
     val_by_lr = {lr: trial[1].val_acc[-1] for lr, trial in trials.items()}
@@ -508,8 +575,11 @@ def digits_data(
 
     给出 ``n_train`` 时只取训练集的前 ``n_train`` 张。
     """
+    if not isinstance(splits, dict) or not {"train", "val"} <= set(splits):
+        raise TypeError("splits 应是 load_digits_splits 返回的字典")
     X, y = splits["train"]
     if n_train is not None:
+        n_train = check_positive_int("n_train", n_train)
         X, y = X[:n_train], y[:n_train]
     return (X, y, *splits["val"])
 
@@ -547,6 +617,8 @@ def plateau_end(train_acc: list[float], threshold: float) -> int:
 
     一直没有达到时返回总轮数。
     """
+    if not train_acc:
+        raise ValueError("train_acc 是空的")
     return epochs_to_reach(train_acc, threshold) or len(train_acc)
 
 
@@ -599,7 +671,15 @@ def per_class_accuracy(
     model: nn.Module, X: torch.Tensor, y: torch.Tensor, num_classes: int = 10
 ) -> list[float]:
     """每个类别的准确率（评估模式）；某类没有样本时记为 nan。"""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model 应是 nn.Module，收到 {type(model).__name__}")
+    check_tensor("X", X, ndim=tuple(range(2, 9)), floating=True)
+    num_classes = check_positive_int("num_classes", num_classes)
+    check_labels("y", y, n=len(X), num_classes=num_classes)
     model.eval()
+    first = next(model.parameters(), None)
+    if first is not None:
+        X = X.to(first.dtype)
     pred = model(X).argmax(dim=1)
     out = []
     for c in range(num_classes):
@@ -616,7 +696,15 @@ def count_macs(model: nn.Sequential, input_shape: tuple[int, ...]) -> int:
     卷积层：输出元素数 × (输入通道数 / 分组数) × 卷积核面积；
     全连接层：输入数 × 输出数。
     """
-    x = torch.zeros(1, *input_shape)
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(
+            f"model 应是 nn.Sequential，收到 {type(model).__name__}"
+        )
+    sizes = [
+        check_positive_int("input_shape 中的长度", n) for n in input_shape
+    ]
+    check_memory("input_shape", math.prod(sizes) * 16)
+    x = torch.zeros(1, *sizes)
     total = 0
     with torch.no_grad():
         for layer in model:

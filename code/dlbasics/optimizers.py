@@ -13,12 +13,47 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from dlbasics.utils import check_positive_int
+from dlbasics.validation import (
+    check_float,
+    check_generator,
+    check_memory,
+    check_positive_float,
+    check_positive_int,
+    check_tensor,
+)
 
 
 def _check_lr(lr: float) -> None:
-    if not (isinstance(lr, int | float) and math.isfinite(lr) and lr >= 0):
-        raise ValueError(f"学习率 lr 必须是非负有限数，收到 {lr!r}")
+    check_float("lr（学习率）", lr, low=0.0)
+
+
+def _check_column(name: str, value: object) -> torch.Tensor:
+    """一元线性回归的数据：形状 (n, 1) 的浮点张量。"""
+    if isinstance(value, torch.Tensor) and value.ndim == 1:
+        raise ValueError(
+            f"{name} 应是形状 (n, 1) 的列，收到一维的 {tuple(value.shape)}；"
+            f"可以写 {name}.reshape(-1, 1)（一维的目标会与模型输出 (n, 1) "
+            "广播成 (n, n)，损失就悄悄算错了）"
+        )
+    check_tensor(name, value, ndim=2, floating=True, finite=True)
+    if value.shape[1] != 1:
+        raise ValueError(
+            f"{name} 应是形状 (n, 1) 的列，收到 {tuple(value.shape)}；"
+            f"一维的数据可以写 {name}.reshape(-1, 1)"
+        )
+    return value
+
+
+def _check_xy(X: object, y: object, x: str = "X", t: str = "y") -> None:
+    """X、y 都是 (n, 1) 的列，且行数相同。
+
+    y 若是 (n,)，与模型输出 (n, 1) 相减会广播成 (n, n)，损失悄悄算错，
+    所以这里直接拒绝。
+    """
+    _check_column(x, X)
+    _check_column(t, y)
+    if len(X) != len(y):
+        raise ValueError(f"{x} 有 {len(X)} 行而 {t} 有 {len(y)} 行，应相同")
 
 
 class SGD(torch.optim.Optimizer):
@@ -29,8 +64,7 @@ class SGD(torch.optim.Optimizer):
 
     def __init__(self, params: Iterable, lr: float, momentum: float = 0.0):
         _check_lr(lr)
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum 应在 [0, 1) 内，收到 {momentum!r}")
+        check_float("momentum", momentum, low=0.0, high=1.0, high_open=True)
         super().__init__(params, {"lr": lr, "momentum": momentum})
 
     @torch.no_grad()
@@ -60,10 +94,8 @@ class RMSProp(torch.optim.Optimizer):
         self, params: Iterable, lr: float = 1e-2, alpha: float = 0.99, eps=1e-8
     ):
         _check_lr(lr)
-        if not 0 <= alpha < 1:
-            raise ValueError(f"alpha 应在 [0, 1) 内，收到 {alpha!r}")
-        if not eps >= 0:
-            raise ValueError(f"eps 不能为负，收到 {eps!r}")
+        check_float("alpha", alpha, low=0.0, high=1.0, high_open=True)
+        check_float("eps", eps, low=0.0)
         super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps})
 
     @torch.no_grad()
@@ -99,10 +131,11 @@ class Adam(torch.optim.Optimizer):
         eps: float = 1e-8,
     ):
         _check_lr(lr)
-        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-            raise ValueError(f"betas 的两个数都应在 [0, 1) 内，收到 {betas!r}")
-        if not eps >= 0:
-            raise ValueError(f"eps 不能为负，收到 {eps!r}")
+        if not isinstance(betas, tuple | list) or len(betas) != 2:
+            raise ValueError(f"betas 应是两个数 (β₁, β₂)，收到 {betas!r}")
+        for beta in betas:
+            check_float("betas", beta, low=0.0, high=1.0, high_open=True)
+        check_float("eps", eps, low=0.0)
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
 
     @torch.no_grad()
@@ -145,12 +178,17 @@ def make_line_data(
     Returns:
         ``(X, y)``，形状都是 (n, 1)。
     """
-    check_positive_int("n", n)
-    if not noise >= 0:
-        raise ValueError(f"noise 不能为负，收到 {noise!r}")
-    lo, hi = x_range
+    n = check_positive_int("n", n)
+    check_float("w", w)
+    check_float("b", b)
+    check_float("noise", noise, low=0.0)
+    check_generator("generator", generator)
+    if not isinstance(x_range, tuple | list) or len(x_range) != 2:
+        raise ValueError(f"x_range 应是 (下界, 上界)，收到 {x_range!r}")
+    lo, hi = (check_float("x_range", v) for v in x_range)
     if not hi > lo:
         raise ValueError(f"x_range 的上界应大于下界，收到 {x_range!r}")
+    check_memory("n", n * 2)
     x = lo + (hi - lo) * torch.rand(n, 1, generator=generator)
     y = w * x + b + noise * torch.randn(n, 1, generator=generator)
     return x, y
@@ -207,7 +245,20 @@ def fit_line(
     （可以是小数）。每次更新后记录全部训练数据上的损失（以及 ``val`` 上的
     损失），便于按“处理的样本数”比较。损失变成 inf 或 nan（发散）时提前停止。
     """
-    check_positive_int("batch_size", batch_size)
+    if not callable(make_optimizer):
+        raise TypeError("make_optimizer 应是“给参数、建优化器”的函数")
+    _check_xy(X, y)
+    if val is not None:
+        if not isinstance(val, tuple | list) or len(val) != 2:
+            raise TypeError("val 应是 (X_val, y_val) 或 None")
+        _check_xy(*val, "val[0]", "val[1]")
+    batch_size = check_positive_int("batch_size", batch_size)
+    num_epochs = check_positive_float("num_epochs", num_epochs)
+    if not isinstance(init, tuple | list) or len(init) != 2:
+        raise ValueError(f"init 应是 (w, b)，收到 {init!r}")
+    for value in init:
+        check_float("init", value)
+    check_generator("generator", generator)
     model = nn.Linear(1, 1)
     with torch.no_grad():
         model.weight.fill_(init[0])
@@ -250,17 +301,25 @@ def mse_surface(
     X: torch.Tensor, y: torch.Tensor, ws: torch.Tensor, bs: torch.Tensor
 ) -> torch.Tensor:
     """均方误差 L(w, b) 在网格 ws × bs 上的值，形状 (len(bs), len(ws))。"""
+    _check_xy(X, y)
+    check_tensor("ws", ws, ndim=1, floating=True)
+    check_tensor("bs", bs, ndim=1, floating=True)
+    check_memory("len(ws) × len(bs) × n", len(ws) * len(bs) * len(X))
     pred = ws[None, :, None] * X[:, 0][None, None, :] + bs[:, None, None]
     return ((pred - y[:, 0][None, None, :]) ** 2).mean(dim=-1)
 
 
 def line_mse(X: torch.Tensor, y: torch.Tensor, w: float, b: float) -> float:
     """直线 y = w x + b 在数据 (X, y) 上的均方误差。"""
+    _check_xy(X, y)
+    check_float("w", w)
+    check_float("b", b)
     return ((w * X + b - y) ** 2).mean().item()
 
 
 def least_squares(X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """最小二乘解 (w*, b*)：均方误差的精确最小点。X、y 形状 (n, 1)。"""
+    _check_xy(X, y)
     A = torch.cat([X, torch.ones_like(X)], dim=1)
     w, b = torch.linalg.lstsq(A, y).solution[:, 0].tolist()
     return w, b
@@ -297,6 +356,8 @@ def make_splits(
     cfg: OptimizerConfig, x_range: tuple[float, float] | None = None
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """同一分布的训练集、验证集与测试集，各 ``cfg.n_points`` 个点。"""
+    if not isinstance(cfg, OptimizerConfig):
+        raise TypeError(f"cfg 应是 OptimizerConfig，收到 {type(cfg).__name__}")
     x_range = cfg.x_range if x_range is None else x_range
     return {
         name: make_line_data(
@@ -323,6 +384,17 @@ class Method:
     batch_size: int | None
     momentum: float = 0.0
 
+    def __post_init__(self):
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(
+                f"optimizer 只能是 'sgd' 或 'adam'，收到 {self.optimizer!r}"
+            )
+        if self.batch_size is not None:
+            check_positive_int("batch_size", self.batch_size)
+        check_float(
+            "momentum", self.momentum, low=0.0, high=1.0, high_open=True
+        )
+
     def make(self, lr: float) -> Callable[[Iterable], torch.optim.Optimizer]:
         """返回“给参数、建优化器”的函数，传给 ``fit_line``。"""
         if self.optimizer == "adam":
@@ -345,7 +417,12 @@ def last_epoch_mean(values: list[float], n: int, batch_size: int) -> float:
     随机方法的损失在最优点附近跳动，只看最后一次更新是一次随机抽样；
     对最后一轮取平均更能代表它停在哪里。
     """
-    per_epoch = math.ceil(n / batch_size)
+    if not values:
+        raise ValueError("values 是空的，没有可以平均的损失")
+    per_epoch = math.ceil(
+        check_positive_int("n", n)
+        / check_positive_int("batch_size", batch_size)
+    )
     tail = values[-per_epoch:]
     return sum(tail) / len(tail)
 
@@ -478,6 +555,7 @@ def gd_lr_bound(X: torch.Tensor) -> float:
 
     H = (2/n) Σ [x_i, 1]ᵀ[x_i, 1] 是损失对 (w, b) 的黑塞矩阵（与 y 无关）。
     """
+    _check_column("X", X)
     A = torch.cat([X, torch.ones_like(X)], dim=1)
     hessian = 2 * (A.T @ A) / len(X)
     return 2 / torch.linalg.eigvalsh(hessian).max().item()
@@ -498,6 +576,13 @@ def samples_to_reach(
     全批量方法每步用 n 个样本，批量为 B 的方法每步用 B 个。
     超过 ``max_samples`` 仍未到达时返回 None。
     """
+    if not isinstance(method, Method):
+        raise TypeError(f"method 应是 Method，收到 {type(method).__name__}")
+    _check_lr(lr)
+    _check_xy(X, y)
+    check_float("target", target)
+    max_samples = check_positive_int("max_samples", max_samples)
+    check_generator("generator", generator)
     n = len(X)
     batch = method.batch_size or n
     model = nn.Linear(1, 1)
@@ -531,6 +616,11 @@ def scale_experiment(
     返回 ``{方法名: {n: [每个种子所用的样本数]}}``。
     """
     results: dict[str, dict[int, list[int | None]]] = {}
+    unknown = set(lrs) - set(METHODS)
+    if unknown:
+        raise ValueError(
+            f"lrs 里有未知的方法 {sorted(unknown)}，可选 {list(METHODS)}"
+        )
     for name, lr in lrs.items():
         method = METHODS[name]
         results[name] = {}
@@ -559,6 +649,9 @@ def scale_experiment(
 
 def epochs_to_reach(run: RegressionRun, target: float) -> float | None:
     """训练损失第一次不超过 ``target`` 时已经处理的轮数；没到达时为 None。"""
+    if not isinstance(run, RegressionRun):
+        raise TypeError(f"run 应是 RegressionRun，收到 {type(run).__name__}")
+    check_float("target", target)
     for loss, epoch in zip(run.losses, run.epochs, strict=True):
         if loss <= target:
             return epoch

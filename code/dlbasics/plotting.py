@@ -22,6 +22,13 @@ from torch import nn
 from dlbasics.spiral import grid_lines, logit_plane, predict_grid
 from dlbasics.tensors import broadcast_shape, normal_pdf
 from dlbasics.training import History
+from dlbasics.validation import (
+    check_int,
+    check_labels,
+    check_positive_float,
+    check_positive_int,
+    check_tensor,
+)
 
 FONT_PATH = Path(__file__).with_name("fonts") / "NotoSansSC-Subset.otf"
 FONT_FAMILY = "Noto Sans SC DLBasics"
@@ -72,7 +79,19 @@ def class_cmap(n_classes: int) -> ListedColormap:
 
 
 def _new_axes(ax: Axes | None) -> Axes:
+    if ax is not None and not isinstance(ax, Axes):
+        raise TypeError(
+            f"ax 应是 matplotlib 的 Axes 或 None，收到 {type(ax).__name__}"
+        )
     return plt.subplots()[1] if ax is None else ax
+
+
+def _check_points(X: object, y: object) -> None:
+    """二维点 X (N, 2) 与类别编号 y (N,)，编号从 0 开始、不超过配色数。"""
+    check_tensor("X", X, ndim=2, floating=True)
+    if X.shape[1] != 2:
+        raise ValueError(f"X 应为 (N, 2)，收到 {tuple(X.shape)}")
+    check_labels("y", y, n=X.shape[0], num_classes=len(CLASS_COLORS))
 
 
 def plot_spiral_data(
@@ -83,15 +102,11 @@ def plot_spiral_data(
     size: float = 6,
 ) -> Axes:
     """按类别着色画出二维点集，坐标轴等比例。X 形状 (N, 2)，y 形状 (N,)。"""
-    if X.ndim != 2 or X.shape[1] != 2 or y.shape != (X.shape[0],):
-        raise ValueError(
-            "X 应为 (N, 2)、y 应为 (N,)，"
-            f"收到 {tuple(X.shape)} 与 {tuple(y.shape)}"
-        )
+    _check_points(X, y)
+    check_positive_float("size", size)
     ax = _new_axes(ax)
-    n_classes = int(y.max()) + 1
-    for c in range(n_classes):
-        pts = X[y == c].numpy()
+    for c in sorted(set(y.tolist())):
+        pts = X[y == c].detach().cpu().numpy()
         ax.scatter(
             pts[:, 0],
             pts[:, 1],
@@ -115,6 +130,7 @@ def plot_decision_regions(
     resolution: int = 300,
 ) -> Axes:
     """用浅色画出模型在平面上各处预测的类别，再叠加数据点。"""
+    _check_points(X, y)
     ax = _new_axes(ax)
     n_classes = int(y.max()) + 1
     xx, yy, labels = predict_grid(model, lim=lim, resolution=resolution)
@@ -139,6 +155,13 @@ def plot_history(
         raise ValueError(
             f"metric 只能是 'loss' 或 'accuracy'，收到 {metric!r}"
         )
+    if not isinstance(histories, Mapping) or not histories:
+        raise TypeError("histories 应是非空的 {名字: History} 字典")
+    for history in histories.values():
+        if not isinstance(history, History):
+            raise TypeError(
+                f"histories 的值应是 History，收到 {type(history).__name__}"
+            )
     ax = _new_axes(ax)
     for label, history in histories.items():
         values = history.losses if metric == "loss" else history.accuracies
@@ -163,6 +186,7 @@ def plot_logit_plane(
     在 logit 平面里，决策边界是从原点出发、互成 120° 的三条射线（虚线）。
     线性模型把方格线映射成仍然平行的直线；带 ReLU 的网络把它们折弯。
     """
+    _check_points(X, y)
     ax = _new_axes(ax)
     lines = grid_lines(lim=1.0, n_lines=n_lines)
     mapped = logit_plane(model(lines.reshape(-1, 2))).reshape(
@@ -196,6 +220,8 @@ def plot_histogram_with_density(
     sample: torch.Tensor, bins: int, ax: Axes | None = None
 ) -> Axes:
     """样本的密度直方图（面积和为 1），叠加标准正态分布的密度曲线。"""
+    check_tensor("sample", sample, ndim=1, floating=True, finite=True)
+    bins = check_positive_int("bins", bins)
     ax = _new_axes(ax)
     values = sample.detach().cpu().numpy()
     ax.hist(
@@ -225,7 +251,19 @@ def plot_broadcast(
     shape_a: tuple[int, int], shape_b: tuple[int, int], ax: Axes | None = None
 ) -> Axes:
     """画出两个二维形状广播成结果形状的过程：实格是原有元素，虚格是复制出来的。"""
-    out = broadcast_shape(shape_a, shape_b)
+    for name, shape in (("shape_a", shape_a), ("shape_b", shape_b)):
+        if not isinstance(shape, tuple | list) or len(shape) != 2:
+            raise ValueError(f"{name} 应是二维形状，如 (3, 1)，收到 {shape!r}")
+        for length in shape:
+            check_int(name, length, minimum=1)
+    try:
+        out = broadcast_shape(shape_a, shape_b)
+    except ValueError as err:
+        raise ValueError(f"shape_a 与 shape_b 不能广播：{err}") from err
+    if out[0] * out[1] > 400:
+        raise ValueError(
+            f"结果形状 {out} 太大，画出来看不清；请用小一点的形状"
+        )
     ax = _new_axes(ax)
     x0 = 0.0
     panels = [(shape_a, "a"), (shape_b, "b"), (out, "结果")]

@@ -5,12 +5,23 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 
-from dlbasics.utils import check_positive_int
+from dlbasics.validation import (
+    check_float,
+    check_generator,
+    check_labels,
+    check_memory,
+    check_positive_float,
+    check_positive_int,
+    check_tensor,
+)
+
+
+def _check_logits(logits: object, name: str = "logits") -> torch.Tensor:
+    return check_tensor(name, logits, ndim=tuple(range(1, 9)), floating=True)
 
 
 def softmax_naive(logits: torch.Tensor) -> torch.Tensor:
@@ -18,6 +29,7 @@ def softmax_naive(logits: torch.Tensor) -> torch.Tensor:
 
     logits 较大时 exp 会上溢成 inf，结果变成 nan：这是反面教材。
     """
+    _check_logits(logits)
     e = torch.exp(logits)
     return e / e.sum(dim=-1, keepdim=True)
 
@@ -27,14 +39,21 @@ def softmax(logits: torch.Tensor) -> torch.Tensor:
 
     softmax(z) = softmax(z - m)，而 z - m ≤ 0，exp 不会上溢。
     """
+    _check_logits(logits)
     shifted = logits - logits.max(dim=-1, keepdim=True).values
     e = torch.exp(shifted)
     return e / e.sum(dim=-1, keepdim=True)
 
 
 def logsumexp(logits: torch.Tensor) -> torch.Tensor:
-    """logsumexp(z) = m + log Σ_j exp(z_j - m)，m 为最大值；形状 (...,)。"""
+    """logsumexp(z) = m + log Σ_j exp(z_j - m)，m 为最大值；形状 (...,)。
+
+    一行全是 -inf 时 m 也是 -inf，z - m 会变成 nan；这时改用 0 来平移，
+    结果是 -inf（与 torch.logsumexp 相同）。
+    """
+    _check_logits(logits)
     m = logits.max(dim=-1, keepdim=True).values
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
     return (m + torch.log(torch.exp(logits - m).sum(dim=-1, keepdim=True)))[
         ..., 0
     ]
@@ -46,6 +65,7 @@ def log_softmax(logits: torch.Tensor) -> torch.Tensor:
     先算 s = z - m（m 为最大值）再减去 log Σ exp(s)：数值都在 0 附近，
     比先算出很大的 logsumexp 再相减更精确。
     """
+    _check_logits(logits)
     shifted = logits - logits.max(dim=-1, keepdim=True).values
     return shifted - torch.log(torch.exp(shifted).sum(dim=-1, keepdim=True))
 
@@ -57,15 +77,8 @@ def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         logits: 形状 (N, C)，未经 softmax 的分数。
         y: 形状 (N,)，int64 类别编号，取值 0 到 C-1。
     """
-    if logits.ndim != 2 or y.shape != (logits.shape[0],):
-        raise ValueError(
-            "logits 应为 (N, C)、y 应为 (N,)，"
-            f"收到 {tuple(logits.shape)} 与 {tuple(y.shape)}"
-        )
-    if y.dtype != torch.long:
-        raise ValueError(f"y 必须是 torch.long 类别编号，收到 {y.dtype}")
-    if len(y) and (y.min() < 0 or y.max() >= logits.shape[1]):
-        raise ValueError(f"类别编号必须在 0 到 {logits.shape[1] - 1} 之间")
+    check_tensor("logits", logits, ndim=2, floating=True)
+    check_labels("y", y, n=logits.shape[0], num_classes=logits.shape[1])
     picked = log_softmax(logits).gather(1, y[:, None])[:, 0]
     return -picked.mean()
 
@@ -74,8 +87,8 @@ def softmax_with_temperature(
     logits: torch.Tensor, temperature: float
 ) -> torch.Tensor:
     """softmax(z / T)：T > 1 让分布更平，T < 1 让分布更尖。"""
-    if not temperature > 0:
-        raise ValueError(f"温度 T 必须为正，收到 {temperature!r}")
+    check_positive_float("temperature", temperature)
+    _check_logits(logits)
     return softmax(logits / temperature)
 
 
@@ -93,11 +106,19 @@ def make_blobs(
     Returns:
         ``(X, y)``：X 形状 (n·C, 2)、float32；y 形状 (n·C,)、int64。
     """
-    check_positive_int("n_per_class", n_per_class)
-    if not std > 0 or not math.isfinite(std):
-        raise ValueError(f"std 必须为正，收到 {std!r}")
-    if len(centers) < 2:
-        raise ValueError("至少需要两个类别中心")
+    n_per_class = check_positive_int("n_per_class", n_per_class)
+    check_positive_float("std", std)
+    check_generator("generator", generator)
+    if not isinstance(centers, Sequence) or len(centers) < 2:
+        raise ValueError(
+            f"centers 应是至少两个 (x, y) 中心组成的列表，收到 {centers!r}"
+        )
+    for center in centers:
+        if not isinstance(center, Sequence) or len(center) != 2:
+            raise ValueError(f"centers 的每一项应是 (x, y)，收到 {center!r}")
+        for value in center:
+            check_float("centers 中的坐标", value)
+    check_memory("n_per_class × 类别数", n_per_class * len(centers) * 2)
     xs, ys = [], []
     for c, center in enumerate(centers):
         noise = torch.randn(n_per_class, 2, generator=generator)
@@ -118,6 +139,20 @@ def softmax_regression_step(
     交叉熵对 logits 的梯度是 (softmax(o) - onehot(y)) / N，于是
     ∂L/∂W = G^T X，∂L/∂b = G 按列求和，其中 G = (P - Y) / N。
     """
+    check_tensor("X", X, ndim=2, floating=True)
+    check_tensor("W", W, ndim=2, floating=True)
+    check_tensor("b", b, ndim=1, floating=True)
+    if W.shape[1] != X.shape[1] or b.shape != (W.shape[0],):
+        raise ValueError(
+            f"形状不匹配：X {tuple(X.shape)}、W {tuple(W.shape)}、"
+            f"b {tuple(b.shape)}；应为 X (N, d)、W (C, d)、b (C,)"
+        )
+    if not (X.dtype == W.dtype == b.dtype):
+        raise TypeError(
+            f"X、W、b 的数据类型应相同，收到 {X.dtype}、{W.dtype}、{b.dtype}"
+        )
+    check_labels("y", y, n=X.shape[0], num_classes=W.shape[0])
+    check_positive_float("lr", lr)
     logits = X @ W.T + b
     loss = cross_entropy(logits, y).item()
     G = softmax(logits)

@@ -9,7 +9,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlbasics.utils import check_positive_int
+from dlbasics.validation import (
+    check_float,
+    check_generator,
+    check_int,
+    check_memory,
+    check_positive_float,
+    check_positive_int,
+    check_tensor,
+)
 
 
 @dataclass(frozen=True)
@@ -52,10 +60,11 @@ def make_spiral(
         ``(X, y)``：``X`` 形状 (n·C, 2)，float32；
         ``y`` 形状 (n·C,)，int64，取值 0 到 C-1，按类别依次排列。
     """
-    check_positive_int("n_per_class", n_per_class)
-    check_positive_int("n_classes", n_classes)
-    if not math.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise（角度噪声的标准差）不能为负，收到 {noise!r}")
+    n_per_class = check_positive_int("n_per_class", n_per_class)
+    n_classes = check_positive_int("n_classes", n_classes)
+    noise = check_float("noise（角度噪声的标准差）", noise, low=0.0)
+    check_generator("generator", generator, required=False)
+    check_memory("n_per_class × n_classes", n_per_class * n_classes * 3)
     t = torch.linspace(0.0, 1.0, n_per_class)
     xs, ys = [], []
     for c in range(n_classes):
@@ -68,6 +77,8 @@ def make_spiral(
 
 def make_linear_model(in_features: int = 2, num_classes: int = 3) -> nn.Linear:
     """线性分类器 o = W x + b，形状 (N, in_features) -> (N, num_classes)。"""
+    in_features = check_positive_int("in_features", in_features)
+    num_classes = check_positive_int("num_classes", num_classes)
     return nn.Linear(in_features, num_classes)
 
 
@@ -83,7 +94,10 @@ def make_two_layer_net(
     形状 (N, in_features) -> (N, num_hiddens) -> (N, num_classes)。
     ``relu=False`` 时去掉中间的 ReLU，两个线性层直接相连。
     """
-    check_positive_int("num_hiddens", num_hiddens)
+    in_features = check_positive_int("in_features", in_features)
+    num_hiddens = check_positive_int("num_hiddens", num_hiddens)
+    num_classes = check_positive_int("num_classes", num_classes)
+    check_memory("num_hiddens", num_hiddens * (in_features + num_classes + 2))
     middle = [nn.ReLU()] if relu else []
     return nn.Sequential(
         nn.Linear(in_features, num_hiddens),
@@ -95,24 +109,48 @@ def make_two_layer_net(
 def collapse_linear_layers(model: nn.Sequential) -> nn.Linear:
     """把只含线性层的 ``nn.Sequential`` 合并成一个等价的 ``nn.Linear``。
 
-    两层时 W = W2 W1，b = W2 b1 + b2，更多层依次类推。
+    两层时 W = W2 W1，b = W2 b1 + b2，更多层依次类推。没有偏置的层
+    （``bias=False``）当作偏置为 0。
     """
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(
+            f"model 必须是 nn.Sequential，收到 {type(model).__name__}"
+        )
     layers = list(model)
     if not layers or not all(isinstance(m, nn.Linear) for m in layers):
         kinds = ", ".join(type(m).__name__ for m in layers) or "空模型"
         raise ValueError(
-            f"只能合并全部由 nn.Linear 组成的模型，这个模型含有 {kinds}"
+            f"model 只能由 nn.Linear 组成才能合并，这个模型含有 {kinds}"
         )
+
+    def bias_of(layer: nn.Linear) -> torch.Tensor:
+        if layer.bias is None:
+            return torch.zeros(layer.out_features, dtype=layer.weight.dtype)
+        return layer.bias.detach()
+
     weight = layers[0].weight.detach().clone()
-    bias = layers[0].bias.detach().clone()
+    bias = bias_of(layers[0]).clone()
     for layer in layers[1:]:
+        if layer.in_features != weight.shape[0]:
+            raise ValueError(
+                f"model 的相邻两层接不上：上一层输出 {weight.shape[0]} 维，"
+                f"下一层输入 {layer.in_features} 维"
+            )
         weight = layer.weight.detach() @ weight
-        bias = layer.weight.detach() @ bias + layer.bias.detach()
-    merged = nn.Linear(weight.shape[1], weight.shape[0])
+        bias = layer.weight.detach() @ bias + bias_of(layer)
+    merged = nn.Linear(weight.shape[1], weight.shape[0], dtype=weight.dtype)
     with torch.no_grad():
         merged.weight.copy_(weight)
         merged.bias.copy_(bias)
     return merged
+
+
+def _model_dtype(model: nn.Module) -> torch.dtype:
+    """模型参数的浮点类型（没有参数时用默认类型）。"""
+    for parameter in model.parameters():
+        if parameter.is_floating_point():
+            return parameter.dtype
+    return torch.get_default_dtype()
 
 
 @torch.no_grad()
@@ -124,9 +162,12 @@ def predict_grid(
     Returns:
         ``(xx, yy, labels)``，形状都是 (resolution, resolution) 的数组。
     """
-    if resolution < 2:
-        raise ValueError(f"resolution 至少为 2，收到 {resolution!r}")
-    axis = torch.linspace(-lim, lim, resolution)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model 必须是 nn.Module，收到 {type(model).__name__}")
+    lim = check_positive_float("lim", lim)
+    resolution = check_int("resolution", resolution, minimum=2)
+    check_memory("resolution²", resolution * resolution * 8)
+    axis = torch.linspace(-lim, lim, resolution, dtype=_model_dtype(model))
     yy, xx = torch.meshgrid(axis, axis, indexing="ij")
     points = torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)
     labels = model(points).argmax(dim=1).reshape(resolution, resolution)
@@ -139,6 +180,7 @@ def logit_plane(logits: torch.Tensor) -> torch.Tensor:
     三个 logit 同加一个常数不改变预测，所以只有这个平面上的坐标有意义。
     平面里“哪一类 logit 最大”由互成 120° 的三条射线分开。
     """
+    check_tensor("logits", logits, ndim=tuple(range(1, 9)), floating=True)
     if logits.shape[-1] != 3:
         raise ValueError(
             f"logit_plane 只适用于 3 类，logits 最后一维是 {logits.shape[-1]}"
@@ -147,7 +189,8 @@ def logit_plane(logits: torch.Tensor) -> torch.Tensor:
         [
             [1 / math.sqrt(2), -1 / math.sqrt(2), 0.0],
             [1 / math.sqrt(6), 1 / math.sqrt(6), -2 / math.sqrt(6)],
-        ]
+        ],
+        dtype=logits.dtype,
     )
     return logits @ basis.T
 
@@ -156,8 +199,10 @@ def grid_lines(
     lim: float = 1.0, n_lines: int = 11, n_points: int = 200
 ) -> torch.Tensor:
     """正方形 [-lim, lim]² 中的横线与竖线，形状 (2·n_lines, n_points, 2)。"""
-    if n_lines < 2 or n_points < 2:
-        raise ValueError("n_lines 与 n_points 都至少为 2")
+    lim = check_positive_float("lim", lim)
+    n_lines = check_int("n_lines", n_lines, minimum=2)
+    n_points = check_int("n_points", n_points, minimum=2)
+    check_memory("n_lines × n_points", n_lines * n_points * 4)
     ticks = torch.linspace(-lim, lim, n_lines)[:, None].expand(-1, n_points)
     along = torch.linspace(-lim, lim, n_points).expand(n_lines, -1)
     horizontal = torch.stack([along, ticks], dim=2)
@@ -169,6 +214,8 @@ def make_splits(
     cfg: SpiralConfig = SpiralConfig(),
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """同一分布的训练集、验证集与测试集，各用自己的种子生成。"""
+    if not isinstance(cfg, SpiralConfig):
+        raise TypeError(f"cfg 必须是 SpiralConfig，收到 {type(cfg).__name__}")
     return {
         name: make_spiral(
             cfg.n_per_class,

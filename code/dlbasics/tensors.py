@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+
+from dlbasics.validation import (
+    check_float,
+    check_positive_float,
+    check_tensor,
+)
 
 
 @dataclass(frozen=True)
@@ -20,6 +27,7 @@ class HistogramDemo:
 
 def describe(x: torch.Tensor) -> dict[str, object]:
     """张量最常用的几个属性：形状、阶数、元素个数、数据类型、所在设备。"""
+    check_tensor("x", x, ndim=tuple(range(0, 33)), nonempty=False)
     return {
         "shape": tuple(x.shape),
         "ndim": x.ndim,
@@ -35,6 +43,20 @@ def broadcast_shape(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...]:
     规则：把两个形状右对齐，短的在左边补 1；逐维比较，两个长度相等、
     或其中一个是 1 时可以广播，结果取较大者；否则不能广播。
     """
+    for name, shape in (("a", a), ("b", b)):
+        if isinstance(shape, torch.Size):
+            continue
+        if not isinstance(shape, Sequence) or isinstance(shape, str):
+            raise TypeError(
+                f"{name} 应是由整数组成的形状，如 (3, 1)，收到 {shape!r}"
+            )
+        for length in shape:
+            if isinstance(length, bool) or not isinstance(
+                length, numbers.Integral
+            ):
+                raise TypeError(f"{name} 的每一维应是整数，收到 {shape!r}")
+            if length < 0:
+                raise ValueError(f"{name} 的长度不能为负，收到 {shape!r}")
     ndim = max(len(a), len(b))
     a = (1,) * (ndim - len(a)) + tuple(a)
     b = (1,) * (ndim - len(b)) + tuple(b)
@@ -51,18 +73,16 @@ def broadcast_shape(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...]:
 
 def svd_reconstruction_error(A: torch.Tensor) -> float:
     """奇异值分解 A = U diag(S) V^T 重建 A 的最大绝对误差。"""
-    if A.ndim != 2:
-        raise ValueError(
-            f"A 必须是矩阵（二阶张量），收到形状 {tuple(A.shape)}"
-        )
+    check_tensor("A", A, ndim=2, floating=True)
     U, S, Vh = torch.linalg.svd(A, full_matrices=False)
     return (U @ torch.diag(S) @ Vh - A).abs().max().item()
 
 
 def sample_mean_var(x: torch.Tensor) -> tuple[float, float]:
     """样本均值与（无偏）样本方差 s² = Σ(x - x̄)² / (n - 1)。"""
+    check_tensor("x", x, ndim=tuple(range(1, 9)), floating=True)
     if x.numel() < 2:
-        raise ValueError("至少需要 2 个样本才能估计方差")
+        raise ValueError("x 至少需要 2 个样本才能估计方差")
     return x.mean().item(), x.var(unbiased=True).item()
 
 
@@ -70,8 +90,9 @@ def normal_pdf(
     x: torch.Tensor, mean: float = 0.0, std: float = 1.0
 ) -> torch.Tensor:
     """正态分布 N(mean, std²) 的概率密度 exp(-(x-μ)²/(2σ²)) / (σ√(2π))。"""
-    if not std > 0:
-        raise ValueError(f"标准差 std 必须为正，收到 {std!r}")
+    check_tensor("x", x, ndim=tuple(range(0, 9)), floating=True)
+    check_float("mean", mean)
+    check_positive_float("std", std)
     z = (x - mean) / std
     return torch.exp(-0.5 * z**2) / (std * math.sqrt(2 * math.pi))
 
@@ -85,8 +106,10 @@ def central_difference(
 
     误差是 O(h²) 量级；用 float64 计算可以让 h 取得更小而不被舍入误差淹没。
     """
-    if not h > 0:
-        raise ValueError(f"步长 h 必须为正，收到 {h!r}")
+    if not callable(f):
+        raise TypeError(f"f 应是函数，收到 {f!r}")
+    check_tensor("x", x, ndim=tuple(range(0, 9)), floating=True)
+    check_positive_float("h（步长）", h)
     return (f(x + h) - f(x - h)) / (2 * h)
 
 
@@ -97,8 +120,12 @@ def associativity_gap(
 
     形状 (m, k)、(k, n)、(n, p)。
     """
-    if A.ndim != 2 or B.ndim != 2 or C.ndim != 2:
-        raise ValueError("A、B、C 都必须是矩阵（二阶张量）")
+    for name, M in (("A", A), ("B", B), ("C", C)):
+        check_tensor(name, M, ndim=2, floating=True)
+    if not (A.dtype == B.dtype == C.dtype):
+        raise TypeError(
+            f"A、B、C 的数据类型应相同，收到 {A.dtype}、{B.dtype}、{C.dtype}"
+        )
     if A.shape[1] != B.shape[0] or B.shape[1] != C.shape[0]:
         raise ValueError(
             f"形状 {tuple(A.shape)}、{tuple(B.shape)}、{tuple(C.shape)} "

@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from dlbasics.utils import check_positive_int
+from dlbasics.validation import (
+    check_generator,
+    check_labels,
+    check_positive_float,
+    check_positive_int,
+    check_tensor,
+)
 
 
 @dataclass
@@ -24,24 +30,41 @@ class History:
         return self.losses[-1]
 
 
-def _check_xy(X: torch.Tensor, y: torch.Tensor) -> None:
-    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
-        raise ValueError(
-            "X 应为 (N, d)、y 应为 (N,)，且 N 相同；"
-            f"收到 {tuple(X.shape)} 与 {tuple(y.shape)}"
+def _check_xy(X: object, y: object, x_name: str = "X", y_name: str = "y"):
+    """输入 X（至少二阶，第一维是样本）与标签 y（一阶、long、长度 N）。"""
+    check_tensor(x_name, X, ndim=tuple(range(2, 9)))
+    check_labels(y_name, y, n=X.shape[0])
+
+
+def _check_model(model: object) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"model 必须是 torch.nn.Module，收到 {type(model).__name__}"
         )
+
+
+def _as_model_input(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
+    """把浮点输入转成模型参数的类型（例如 float64 图片喂给 float32 模型）。"""
+    for parameter in model.parameters():
+        if X.is_floating_point() and parameter.dtype != X.dtype:
+            return X.to(parameter.dtype)
+        break
+    return X
 
 
 def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
     """argmax 预测等于标签的比例。logits 形状 (N, C)，y 形状 (N,)。"""
-    _check_xy(logits, y)
+    check_tensor("logits", logits, ndim=2)
+    check_labels("y", y, n=logits.shape[0])
     return (logits.argmax(dim=1) == y).float().mean().item()
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
     """模型在 (X, y) 上的准确率，不记录梯度。"""
-    return accuracy(model(X), y)
+    _check_model(model)
+    _check_xy(X, y)
+    return accuracy(model(_as_model_input(model, X)), y)
 
 
 def train_classifier(
@@ -66,14 +89,14 @@ def train_classifier(
     Returns:
         每一步的损失与训练准确率。
     """
-    _check_xy(X, y)
-    if not X.is_floating_point():
-        raise ValueError(f"X 必须是浮点张量，收到 {X.dtype}；可用 X.float()")
-    if y.dtype != torch.long:
-        raise ValueError(f"y 必须是 torch.long，收到 {y.dtype}；可用 y.long()")
-    if not lr > 0:
-        raise ValueError(f"学习率 lr 必须为正，收到 {lr!r}")
-    check_positive_int("num_steps", num_steps)
+    _check_model(model)
+    check_tensor("X", X, ndim=2, floating=True, finite=True)
+    check_labels("y", y, n=X.shape[0])
+    check_positive_float("lr", lr)
+    num_steps = check_positive_int("num_steps", num_steps)
+    if not callable(optimizer_cls):
+        raise TypeError("optimizer_cls 应是优化器类，例如 torch.optim.Adam")
+    X = _as_model_input(model, X)
     loss_fn = nn.CrossEntropyLoss()
     optimizer = optimizer_cls(model.parameters(), lr=lr)
     history = History()
@@ -123,11 +146,22 @@ def train_minibatch(
     在训练开始前以 ``(0, model)``、之后每轮结束时以 ``(轮次, model)``
     调用一次，用来记录训练过程中的量。
     """
-    _check_xy(X.flatten(1), y)
-    _check_xy(X_val.flatten(1), y_val)
-    check_positive_int("num_epochs", num_epochs)
-    check_positive_int("batch_size", batch_size)
-    check_positive_int("val_every", val_every)
+    _check_model(model)
+    _check_xy(X, y)
+    _check_xy(X_val, y_val, "X_val", "y_val")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            "optimizer 应是已经建好的优化器，例如 "
+            "torch.optim.Adam(model.parameters(), lr=1e-3)"
+        )
+    num_epochs = check_positive_int("num_epochs", num_epochs)
+    batch_size = check_positive_int("batch_size", batch_size)
+    val_every = check_positive_int("val_every", val_every)
+    check_generator("generator", generator)
+    for name, fn in [("augment", augment), ("callback", callback)]:
+        if fn is not None and not callable(fn):
+            raise TypeError(f"{name} 应是函数或 None，收到 {fn!r}")
+    X, X_val = _as_model_input(model, X), _as_model_input(model, X_val)
     history = EpochHistory()
     if callback is not None:
         callback(0, model)

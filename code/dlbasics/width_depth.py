@@ -11,7 +11,14 @@ from dataclasses import dataclass
 import torch
 
 from dlbasics.activations import DeepMLP
-from dlbasics.utils import check_positive_int
+from dlbasics.validation import (
+    check_float,
+    check_int,
+    check_memory,
+    check_positive_float,
+    check_positive_int,
+    check_tensor,
+)
 
 
 @dataclass(frozen=True)
@@ -50,8 +57,10 @@ def mlp_param_count(
 
     (d_in + 1)·w + (depth - 1)·(w + 1)·w + (w + 1)·d_out
     """
-    check_positive_int("width", width)
-    check_positive_int("depth", depth)
+    width = check_positive_int("width", width)
+    depth = check_positive_int("depth", depth)
+    in_features = check_positive_int("in_features", in_features)
+    out_features = check_positive_int("out_features", out_features)
     return (
         (in_features + 1) * width
         + (depth - 1) * (width + 1) * width
@@ -67,8 +76,16 @@ def width_for_budget(
     depth = 1 时参数量是宽度的一次函数，否则是二次函数；先解出实数解，
     再比较它两侧的整数。
     """
-    check_positive_int("budget", budget)
-    check_positive_int("depth", depth)
+    budget = check_positive_int("budget", budget)
+    depth = check_positive_int("depth", depth)
+    in_features = check_positive_int("in_features", in_features)
+    out_features = check_positive_int("out_features", out_features)
+    smallest = mlp_param_count(1, depth, in_features, out_features)
+    if budget < smallest:
+        raise ValueError(
+            f"budget={budget} 太小：深度 {depth} 的网络即使每层只有 1 个单元"
+            f"也要 {smallest} 个参数"
+        )
     a = depth - 1
     b = in_features + 1 + (depth - 1) + out_features
     c = out_features - budget
@@ -92,10 +109,19 @@ def activation_patterns(model: DeepMLP, points: torch.Tensor) -> torch.Tensor:
 
     激活模式相同的点，网络在它们上面是同一个仿射函数：同一个线性区域。
     """
+    if not isinstance(model, DeepMLP):
+        raise TypeError(f"model 应是 DeepMLP，收到 {type(model).__name__}")
     if model.activation != "relu":
         raise ValueError(
             "只有 ReLU 网络才是分段线性的，才能按激活模式划分区域"
         )
+    check_tensor("points", points, ndim=2, floating=True)
+    if points.shape[1] != model.hidden[0].in_features:
+        raise ValueError(
+            f"points 应有 {model.hidden[0].in_features} 列，"
+            f"收到形状 {tuple(points.shape)}"
+        )
+    points = points.to(model.hidden[0].weight.dtype)
     states = model.hidden_states(points)
     return torch.cat([z > 0 for z, _ in states], dim=1)
 
@@ -110,8 +136,12 @@ def region_grid(
         第 i 行对应 x2 的第 i 个取值；n_regions 是网格上看到的区域数
         （比网格间距还小的区域可能被漏掉，所以这是下界）。
     """
-    if resolution < 2:
-        raise ValueError(f"resolution 至少为 2，收到 {resolution!r}")
+    if not isinstance(model, DeepMLP):
+        raise TypeError(f"model 应是 DeepMLP，收到 {type(model).__name__}")
+    lim = check_positive_float("lim", lim)
+    resolution = check_int("resolution", resolution, minimum=2)
+    neurons = sum(layer.out_features for layer in model.hidden)
+    check_memory("resolution² × 神经元数", resolution**2 * (neurons + 8))
     axis = torch.linspace(-lim, lim, resolution)
     yy, xx = torch.meshgrid(axis, axis, indexing="ij")
     points = torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)
@@ -127,10 +157,12 @@ def effective_rank(features: torch.Tensor, energy: float = 0.99) -> int:
     先把每列减去均值，再看奇异值平方的累计占比。远小于 W 说明很多
     特征是彼此的线性组合：宽度被浪费了。
     """
-    if not 0 < energy <= 1:
-        raise ValueError(f"energy 应在 (0, 1] 内，收到 {energy!r}")
+    check_tensor("features", features, ndim=2, floating=True, finite=True)
+    check_float("energy", energy, low=0.0, high=1.0, low_open=True)
     centered = features - features.mean(dim=0)
     s = torch.linalg.svdvals(centered.double())
+    if (s**2).sum() == 0:
+        return 0  # 所有样本的特征都相同：没有任何方差，秩为 0
     share = (s**2).cumsum(0) / (s**2).sum()
     return int((share < energy - 1e-12).sum()) + 1
 
@@ -138,6 +170,10 @@ def effective_rank(features: torch.Tensor, energy: float = 0.99) -> int:
 @torch.no_grad()
 def last_hidden_features(model: DeepMLP, X: torch.Tensor) -> torch.Tensor:
     """最后一个隐藏层的输出（送进输出层之前的特征），形状 (N, width)。"""
+    if not isinstance(model, DeepMLP):
+        raise TypeError(f"model 应是 DeepMLP，收到 {type(model).__name__}")
+    check_tensor("X", X, ndim=2, floating=True)
+    X = X.to(model.hidden[0].weight.dtype)
     return model.hidden_states(X)[-1][1]
 
 
@@ -150,6 +186,10 @@ def make_splits(
     """螺旋数据的训练集、验证集与测试集（同一分布，三个种子）。"""
     from dlbasics.spiral import make_spiral
 
+    if not isinstance(cfg, WidthDepthConfig):
+        raise TypeError(
+            f"cfg 应是 WidthDepthConfig，收到 {type(cfg).__name__}"
+        )
     return {
         name: make_spiral(
             cfg.n_per_class, generator=torch.Generator().manual_seed(seed)
@@ -264,6 +304,10 @@ def region_count_experiment(
 
 def max_rebound(losses: list[float]) -> float:
     """训练中损失最大的“回升”：max_t L_t / min_{s≤t} L_s（从不回升时为 1）。"""
+    if not losses:
+        raise ValueError("losses 是空的列表，至少要有一步训练的损失")
+    for loss in losses:
+        check_float("losses 中的值", loss, low=0.0, low_open=True)
     best, worst = math.inf, 1.0
     for loss in losses:
         best = min(best, loss)

@@ -1,0 +1,190 @@
+"""全包共用的参数检查：出错时抛出 ``ValueError`` 或 ``TypeError``，
+信息里写明参数名、收到的值和改法。
+
+章节展示的函数把检查写成一两行调用，正文读起来不受打扰；检查本身
+集中在这里，每种检查只写一次。
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+
+import numpy as np
+import torch
+
+# 单个张量最多可以占用物理内存的这个比例；超过就在分配之前拒绝
+MEMORY_FRACTION = 0.5
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"形状为 {tuple(value.shape)}、类型为 {value.dtype} 的张量"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_int(name: str, value: object, *, minimum: int = 1) -> int:
+    """``value`` 应为不小于 ``minimum`` 的整数（Python 或 NumPy 整数）。
+
+    bool 不算整数。
+
+    返回 Python 的 ``int``，方便后面直接使用。
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(
+        value, numbers.Integral
+    ):
+        raise TypeError(
+            f"{name} 必须是整数，收到 {_describe(value)}；"
+            f"例如写成 {name}={max(minimum, 1)}"
+        )
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{name} 必须是不小于 {minimum} 的整数，收到 {value}")
+    return value
+
+
+def check_positive_int(name: str, value: object) -> int:
+    """``value`` 应为正整数；返回 Python 的 ``int``。"""
+    return check_int(name, value, minimum=1)
+
+
+def check_float(
+    name: str,
+    value: object,
+    *,
+    low: float = -math.inf,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """``value`` 应为有限实数，且落在给定区间内；返回 Python 的 ``float``。
+
+    ``low_open``/``high_open`` 为 True 时不含端点。
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(
+        value, numbers.Real
+    ):
+        raise TypeError(f"{name} 必须是实数，收到 {_describe(value)}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} 必须是有限的数，收到 {value}")
+    below = value <= low if low_open else value < low
+    above = value >= high if high_open else value > high
+    if below or above:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        raise ValueError(
+            f"{name} 应在 {left}{low:g}, {high:g}{right} 内，收到 {value:g}"
+        )
+    return value
+
+
+def check_positive_float(name: str, value: object) -> float:
+    """``value`` 应为有限的正数（如学习率、标准差）。"""
+    return check_float(name, value, low=0.0, low_open=True)
+
+
+def check_tensor(
+    name: str,
+    x: object,
+    *,
+    ndim: int | tuple[int, ...] | None = None,
+    floating: bool = False,
+    nonempty: bool = True,
+    finite: bool = False,
+) -> torch.Tensor:
+    """``x`` 应为 ``torch.Tensor``，并满足给定的阶数、类型与取值要求。"""
+    if not isinstance(x, torch.Tensor):
+        hint = (
+            "，可用 torch.as_tensor(...) 转换"
+            if isinstance(x, list | tuple | np.ndarray)
+            else ""
+        )
+        raise TypeError(
+            f"{name} 必须是 torch.Tensor，收到 {_describe(x)}{hint}"
+        )
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else ndim
+        if x.ndim not in allowed:
+            if len(allowed) == 1:
+                common = {0: "（标量）", 1: "（向量）", 2: "（矩阵）"}
+                want = f"{allowed[0]} 阶张量{common.get(allowed[0], '')}"
+            elif allowed == tuple(range(allowed[0], allowed[-1] + 1)):
+                want = f"至少 {allowed[0]} 阶的张量"
+            else:
+                want = "或".join(str(n) for n in allowed) + " 阶张量"
+            raise ValueError(f"{name} 应是{want}，收到形状 {tuple(x.shape)}")
+    if floating and not x.is_floating_point():
+        raise TypeError(
+            f"{name} 必须是浮点张量，收到 {x.dtype}；可用 {name}.float() 转换"
+        )
+    if nonempty and x.numel() == 0:
+        raise ValueError(f"{name} 是空张量（形状 {tuple(x.shape)}），没有数据")
+    if finite and x.is_floating_point() and not torch.isfinite(x).all():
+        raise ValueError(f"{name} 含有 NaN 或 ±inf，请先检查数据")
+    return x
+
+
+def check_labels(
+    name: str,
+    y: object,
+    *,
+    n: int | None = None,
+    num_classes: int | None = None,
+) -> torch.Tensor:
+    """类别标签：一阶、``torch.long``、取值在 0 到 C-1 之间（C 给出时）。"""
+    y = check_tensor(name, y, ndim=1)
+    if y.dtype != torch.long:
+        raise TypeError(
+            f"{name} 必须是 torch.long（int64）的类别编号，收到 {y.dtype}；"
+            f"可用 {name}.long() 转换"
+        )
+    if n is not None and len(y) != n:
+        raise ValueError(
+            f"{name} 有 {len(y)} 个标签，但数据有 {n} 个样本，两者应相等"
+        )
+    if y.min() < 0:
+        raise ValueError(
+            f"{name} 的类别编号应从 0 开始，收到最小值 {int(y.min())}"
+        )
+    if num_classes is not None and y.max() >= num_classes:
+        raise ValueError(
+            f"{name} 的类别编号应小于类别数 {num_classes}，"
+            f"收到最大值 {int(y.max())}"
+        )
+    return y
+
+
+def check_generator(name: str, generator: object, *, required: bool = True):
+    """随机数生成器：``torch.Generator``；``required=False`` 时也可为 None。"""
+    if generator is None and not required:
+        return None
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"{name} 必须是 torch.Generator，收到 {_describe(generator)}；"
+            "例如 torch.Generator().manual_seed(0)"
+        )
+    return generator
+
+
+def physical_memory_bytes() -> int | None:
+    """本机的物理内存（字节）；查不到时返回 None。"""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(
+    name: str, n_elements: int, bytes_per_element: int = 4
+) -> None:
+    """分配 ``n_elements`` 个元素之前，确认它不会超过物理内存的一半。"""
+    needed = n_elements * bytes_per_element
+    total = physical_memory_bytes()
+    if total is not None and needed > MEMORY_FRACTION * total:
+        raise ValueError(
+            f"{name} 太大：需要约 {needed / 2**30:.1f} GiB 内存，"
+            f"本机只有 {total / 2**30:.1f} GiB；请把它调小"
+        )

@@ -1,0 +1,182 @@
+"""构建的把关（_ext/build_guards.py）：出过问题的页面不会被当作成功发布。
+
+在一页（或几页）的小书上构建，几秒钟一次。
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+import time
+
+import pytest
+from sphinx.errors import ConfigError
+
+from conftest import ROOT
+from scratch import ScratchBook
+
+sys.path.insert(0, str(ROOT / "_ext"))
+import build_guards
+import dlbook
+
+CELL = "```{code-cell} ipython3\n%s\n```\n"
+
+
+def output(result) -> str:
+    return result.stdout + result.stderr
+
+
+# ---------- 不需要构建的检查 ----------
+
+
+def test_unclosed_fence_is_found_with_its_line():
+    assert build_guards.unclosed_fence("# t\n\n```{note}\n正文\n") == 3
+    closed = "````{exercise}\n```python\nx\n```\n````\n"
+    assert build_guards.unclosed_fence(closed) is None
+    # 更短的围栏不能闭合更长的
+    assert build_guards.unclosed_fence("````{note}\n```\n") == 1
+
+
+@pytest.mark.parametrize(
+    "chapter", sorted((ROOT / "book").glob("*.md")), ids=lambda p: p.stem
+)
+def test_book_sources_have_closed_fences_and_known_tags(chapter):
+    import re
+
+    text = chapter.read_text("utf-8")
+    assert build_guards.unclosed_fence(text) is None
+    for tags in re.findall(r":tags: \[([^\]]*)\]", text):
+        for tag in tags.split(","):
+            assert tag.strip() in build_guards.KNOWN_TAGS, tag
+
+
+def test_package_origin_check_names_what_it_found(tmp_path):
+    expected = tmp_path / "code/dlbasics/__init__.py"
+    expected.parent.mkdir(parents=True)
+    expected.write_text("")
+    build_guards.check_package_origin(str(expected), expected, "python")
+    with pytest.raises(ConfigError, match="/elsewhere/dlbasics"):
+        build_guards.check_package_origin(
+            "/elsewhere/dlbasics/__init__.py", expected, "python"
+        )
+    with pytest.raises(ConfigError, match="找不到 dlbasics"):
+        build_guards.check_package_origin(None, expected, "python")
+
+
+def test_cache_key_covers_every_file_under_code(tmp_path):
+    font = tmp_path / "code/dlbasics/fonts/Font.otf"
+    font.parent.mkdir(parents=True)
+    font.write_bytes(b"old")
+    (tmp_path / "code/dlbasics/__init__.py").write_text("X = 1\n")
+    before = dlbook.code_digest(tmp_path)
+    font.write_bytes(b"new")
+    assert dlbook.code_digest(tmp_path) != before
+    cache = tmp_path / "code/dlbasics/__pycache__/x.pyc"
+    cache.parent.mkdir()
+    after_font = dlbook.code_digest(tmp_path)
+    cache.write_bytes(b"compiled")
+    assert dlbook.code_digest(tmp_path) == after_font  # 编译缓存不算
+
+
+def test_old_cache_directories_are_pruned(tmp_path):
+    current = tmp_path / "current"
+    current.mkdir()
+    for i in range(5):
+        old = tmp_path / f"old{i}"
+        old.mkdir()
+        os.utime(old, (time.time() - 1000 * i, time.time() - 1000 * i))
+    removed = build_guards.prune_caches(tmp_path, current, keep=3)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["current", "old0", "old1"]
+    assert len(removed) == 3
+
+
+# ---------- 在小书上构建 ----------
+
+
+@pytest.mark.slow
+def test_a_page_that_warned_keeps_failing_on_every_rerun(tmp_path):
+    book = ScratchBook(tmp_path)
+    book.write_page("# 警告\n\n数值是 {glue:text}`no_such_key`。\n")
+    for _ in range(2):  # 第二次什么也没改，也必须失败
+        result = book.build()
+        assert result.returncode != 0
+        assert "no_such_key" in output(result)
+    book.write_page("# 修好了\n\n没有引用任何数字。\n")
+    for _ in range(2):
+        result = book.build()
+        assert result.returncode == 0, output(result)[-3000:]
+
+
+@pytest.mark.slow
+def test_unknown_directive_keeps_failing_on_rerun(tmp_path):
+    book = ScratchBook(tmp_path)
+    book.write_page("# 指令\n\n```{no-such-directive}\n内容\n```\n")
+    first, second = book.build(), book.build()
+    assert first.returncode != 0 and second.returncode != 0
+    assert "no-such-directive" in output(second)
+
+
+@pytest.mark.slow
+def test_every_broken_chapter_is_reported(tmp_path):
+    book = ScratchBook(tmp_path)
+    book.write_page("# 首页\n")
+    book.write_page("# 第一章\n\n" + CELL % "1 / 0", name="first")
+    book.write_page("# 第二章\n\n" + CELL % "undefined_name", name="second")
+    result = book.build()
+    assert result.returncode != 0
+    text = output(result)
+    assert "book/first" in text and "book/second" in text
+    reports = tmp_path / "_build/html/reports"
+    summary = (reports / "failures.txt").read_text("utf-8")
+    assert "ZeroDivisionError" in summary and "NameError" in summary
+    assert (reports / "book/first.err.log").is_file()
+    assert (reports / "book/second.err.log").is_file()
+
+
+@pytest.mark.slow
+def test_unclosed_fence_and_misspelt_tag_fail_the_build(tmp_path):
+    book = ScratchBook(tmp_path)
+    book.write_page("# 围栏\n\n```{note}\n这里忘了闭合\n\n后面的正文\n")
+    result = book.build()
+    assert result.returncode != 0 and "没有闭合" in output(result)
+    book = ScratchBook(tmp_path / "tag")
+    book.write_page(
+        "# 标签\n\n```{code-cell} ipython3\n:tags: [hide-inputt]\n1 + 1\n```\n"
+    )
+    result = book.build()
+    assert result.returncode != 0
+    assert "hide-inputt" in output(result)
+
+
+@pytest.mark.slow
+def test_corrupted_cache_database_says_what_to_delete(tmp_path):
+    book = ScratchBook(tmp_path)
+    book.write_page("# 缓存\n\n" + CELL % "print(1)")
+    assert book.build().returncode == 0
+    (db,) = (tmp_path / "_build/.jupyter_cache").glob("*/global.db")
+    sqlite3.connect(db).close()
+    db.write_bytes(b"this is not a database" * 100)
+    result = book.build()
+    assert result.returncode != 0
+    assert "已损坏" in output(result) and "rm -rf" in output(result)
+
+
+@pytest.mark.slow
+def test_kernel_imports_the_checkouts_own_package(tmp_path):
+    """别处装了同名的包，章节也必须执行这份 code/ 里的 dlbasics。"""
+    book = ScratchBook(tmp_path)
+    book.write_module("dlbasics", "VALUE = 41\n")
+    book.write_page(
+        "# 包\n\n```{code-cell} ipython3\n:tags: [remove-cell]\n"
+        "import dlbasics\nfrom myst_nb import glue\n"
+        'glue("value", dlbasics.VALUE, display=False)\n```\n\n'
+        "数值是 {glue:text}`value`。\n"
+    )
+    env = {"PYTHONPATH": ""}  # 不靠调用者设置路径
+    from conftest import run_build
+
+    result = run_build(tmp_path, env=env)
+    assert result.returncode == 0, output(result)[-3000:]
+    assert '<span class="pasted-text">41</span>' in book.html()

@@ -1,0 +1,683 @@
+"""dlbasics 在错误输入下的表现：公开函数给出带参数名的 ValueError/TypeError，
+从前悄悄算错或崩溃的输入现在要么算对、要么清楚地拒绝。
+
+上半部分是“探针”：对每个函数的每个参数换上一串坏值，逐个调用。
+下半部分是从前算错或崩溃的具体例子。
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from conftest import bad_input
+from dlbasics import (
+    activations,
+    cnn,
+    optimizers,
+    plotting,
+    softmax,
+    spiral,
+    tensors,
+    training,
+    width_depth,
+)
+from dlbasics.validation import check_memory, physical_memory_bytes
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+NAN, INF = float("nan"), float("inf")
+BAD_COUNTS = [0, -3, 2.5, True, "4", None, NAN, [3]]
+BAD_POSITIVE = [0.0, -1.0, NAN, INF, "0.1", None, [0.1]]
+BAD_NONNEGATIVE = [-0.5, NAN, INF, "0", None]
+BAD_GENERATOR = [None, 0, "seed", np.random.default_rng(0)]
+
+
+def bad_tensors(shape, *, floating=True):
+    """一串坏张量参数：不是张量、阶数不对、空的，以及整数（需要浮点时）。"""
+    values = [None, [1.0, 2.0], np.zeros(shape), torch.zeros(*shape, 1, 1)]
+    values.append(torch.zeros(0, *shape[1:]))
+    if floating:
+        values.append(torch.zeros(*shape, dtype=torch.long))
+    return values
+
+
+def bad_labels(n):
+    return [
+        None,
+        torch.zeros(n),  # 不是 long
+        torch.zeros(n + 1, dtype=torch.long),  # 个数不对
+        torch.full((n,), -1, dtype=torch.long),  # 负的类别
+        torch.zeros(n, 1, dtype=torch.long),  # 阶数不对
+    ]
+
+
+def spiral_xy(n=5):
+    return spiral.make_spiral(n, generator=gen())
+
+
+def small_mlp():
+    return activations.DeepMLP(2, 4)
+
+
+X2, Y2 = spiral_xy()
+LINE_X, LINE_Y = optimizers.make_line_data(20, generator=gen())
+IMAGES = torch.rand(6, 1, 8, 8, generator=gen())
+DIGIT_LABELS = torch.arange(6) % 3
+
+# (函数, 合法的关键字参数, {参数名: [坏值, ...]})
+PROBES = [
+    (
+        spiral.make_spiral,
+        {"n_per_class": 5, "n_classes": 3, "noise": 0.1, "generator": gen()},
+        {
+            "n_per_class": [*BAD_COUNTS, 10**12],
+            "n_classes": BAD_COUNTS,
+            "noise": BAD_NONNEGATIVE,
+            "generator": [0, "seed"],
+        },
+    ),
+    (
+        spiral.make_two_layer_net,
+        {"in_features": 2, "num_hiddens": 4, "num_classes": 3},
+        {
+            "in_features": BAD_COUNTS,
+            "num_hiddens": [*BAD_COUNTS, 10**10],
+            "num_classes": BAD_COUNTS,
+        },
+    ),
+    (
+        spiral.predict_grid,
+        {"model": spiral.make_linear_model(), "lim": 1.0, "resolution": 5},
+        {
+            "model": [None, "linear"],
+            "lim": BAD_POSITIVE,
+            "resolution": [1, 0, 2.5, None, 10**7],
+        },
+    ),
+    (
+        spiral.logit_plane,
+        {"logits": torch.zeros(4, 3)},
+        {"logits": [*bad_tensors((4, 3)), torch.zeros(4, 5)]},
+    ),
+    (
+        spiral.grid_lines,
+        {"lim": 1.0, "n_lines": 3, "n_points": 4},
+        {
+            "lim": BAD_POSITIVE,
+            "n_lines": [1, 0, 2.5, None],
+            "n_points": [1, None, 10**12],
+        },
+    ),
+    (
+        spiral.collapse_linear_layers,
+        {"model": nn.Sequential(nn.Linear(2, 3))},
+        {
+            "model": [
+                None,
+                nn.Linear(2, 3),
+                nn.Sequential(nn.Linear(2, 3), nn.ReLU()),
+                nn.Sequential(nn.Linear(2, 3), nn.Linear(4, 1)),
+            ]
+        },
+    ),
+    (
+        training.accuracy,
+        {"logits": torch.zeros(4, 3), "y": torch.zeros(4, dtype=torch.long)},
+        {"logits": [None, torch.zeros(4)], "y": bad_labels(4)},
+    ),
+    (
+        training.train_classifier,
+        {
+            "model": spiral.make_linear_model(),
+            "X": X2,
+            "y": Y2,
+            "lr": 0.1,
+            "num_steps": 1,
+        },
+        {
+            "model": [None, "model"],
+            "X": [
+                *bad_tensors(tuple(X2.shape)),
+                torch.full(tuple(X2.shape), NAN),
+            ],
+            "y": bad_labels(len(X2)),
+            "lr": BAD_POSITIVE,
+            "num_steps": BAD_COUNTS,
+            "optimizer_cls": [None, 3],
+        },
+    ),
+    (
+        activations.derivative,
+        {"name": "relu", "x": torch.zeros(3)},
+        {
+            "name": [None, 3, "swish"],
+            "x": [None, [1.0], torch.zeros(3, dtype=torch.long)],
+        },
+    ),
+    (
+        activations.DeepMLP,
+        {"depth": 2, "width": 3},
+        {
+            "depth": BAD_COUNTS,
+            "width": [*BAD_COUNTS, 10**7],
+            "activation": [None, "swish"],
+            "in_features": BAD_COUNTS,
+            "out_features": BAD_COUNTS,
+        },
+    ),
+    (
+        activations.init_weights,
+        {"model": small_mlp(), "scheme": "he", "generator": gen()},
+        {
+            "model": [None, nn.Linear(2, 2)],
+            "scheme": [None, "orthogonal"],
+            "generator": BAD_GENERATOR,
+            "gain": BAD_POSITIVE,
+            "bias_std": BAD_NONNEGATIVE,
+        },
+    ),
+    (
+        activations.layer_grad_norms,
+        {"model": small_mlp(), "X": X2, "y": Y2},
+        {
+            "model": [None],
+            "X": [*bad_tensors(tuple(X2.shape)), torch.zeros(len(X2), 5)],
+            "y": [
+                *bad_labels(len(X2)),
+                torch.full((len(X2),), 7, dtype=torch.long),
+            ],
+        },
+    ),
+    (
+        activations.matrix_product_norms,
+        {"num_matrices": 2, "size": 3, "std": 1.0, "generator": gen()},
+        {
+            "num_matrices": BAD_COUNTS,
+            "size": [*BAD_COUNTS, 10**7],
+            "std": BAD_POSITIVE,
+            "generator": BAD_GENERATOR,
+        },
+    ),
+    (
+        softmax.softmax,
+        {"logits": torch.zeros(2, 3)},
+        {"logits": [None, [0.0], torch.zeros(2, 3, dtype=torch.long)]},
+    ),
+    (
+        softmax.logsumexp,
+        {"logits": torch.zeros(2, 3)},
+        {"logits": [None, torch.zeros(0, dtype=torch.float32)]},
+    ),
+    (
+        softmax.cross_entropy,
+        {"logits": torch.zeros(3, 4), "y": torch.zeros(3, dtype=torch.long)},
+        {
+            "logits": bad_tensors((3, 4)),
+            "y": [*bad_labels(3), torch.full((3,), 4, dtype=torch.long)],
+        },
+    ),
+    (
+        softmax.softmax_with_temperature,
+        {"logits": torch.zeros(3), "temperature": 1.0},
+        {"temperature": BAD_POSITIVE, "logits": [None, [1.0]]},
+    ),
+    (
+        softmax.make_blobs,
+        {
+            "n_per_class": 3,
+            "centers": [(0.0, 0.0), (1.0, 1.0)],
+            "std": 0.5,
+            "generator": gen(),
+        },
+        {
+            "n_per_class": [*BAD_COUNTS, 10**12],
+            "centers": [None, [(0.0, 0.0)], [(0.0,), (1.0, 1.0)]],
+            "std": BAD_POSITIVE,
+            "generator": BAD_GENERATOR,
+        },
+    ),
+    (
+        softmax.softmax_regression_step,
+        {
+            "W": torch.zeros(3, 2),
+            "b": torch.zeros(3),
+            "X": X2,
+            "y": Y2,
+            "lr": 0.1,
+        },
+        {
+            "W": [
+                None,
+                torch.zeros(3, 5),
+                torch.zeros(3, 2, dtype=torch.long),
+            ],
+            "b": [None, torch.zeros(4)],
+            "X": bad_tensors(tuple(X2.shape)),
+            "y": bad_labels(len(X2)),
+            "lr": BAD_POSITIVE,
+        },
+    ),
+    (
+        tensors.broadcast_shape,
+        {"a": (3, 1), "b": (1, 4)},
+        {"a": [None, "31", (3, -1), (3, 1.5)], "b": [(1, True), 5]},
+    ),
+    (
+        tensors.svd_reconstruction_error,
+        {"A": torch.zeros(3, 2)},
+        {"A": bad_tensors((3, 2))},
+    ),
+    (
+        tensors.sample_mean_var,
+        {"x": torch.zeros(5)},
+        {"x": [None, torch.zeros(1), torch.zeros(5, dtype=torch.long)]},
+    ),
+    (
+        tensors.normal_pdf,
+        {"x": torch.zeros(3)},
+        {"x": [None], "mean": [NAN, "0"], "std": BAD_POSITIVE},
+    ),
+    (
+        tensors.central_difference,
+        {"f": torch.sin, "x": torch.zeros(3)},
+        {
+            "f": [None, 3],
+            "x": [None, torch.zeros(3, dtype=torch.long)],
+            "h": BAD_POSITIVE,
+        },
+    ),
+    (
+        optimizers.make_line_data,
+        {"n": 5, "generator": gen()},
+        {
+            "n": [*BAD_COUNTS, 10**12],
+            "w": [NAN, "3"],
+            "noise": BAD_NONNEGATIVE,
+            "x_range": [None, (1.0,), (2.0, 1.0), (0.0, INF)],
+            "generator": BAD_GENERATOR,
+        },
+    ),
+    (
+        optimizers.fit_line,
+        {
+            "make_optimizer": lambda p: optimizers.SGD(p, 0.1),
+            "X": LINE_X,
+            "y": LINE_Y,
+            "batch_size": 5,
+            "num_epochs": 1,
+            "generator": gen(),
+        },
+        {
+            "make_optimizer": [None],
+            "X": [None, LINE_X[:, 0], LINE_X[:5], LINE_X.long()],
+            "y": [LINE_Y[:, 0], LINE_Y[:3], torch.full_like(LINE_Y, NAN)],
+            "batch_size": BAD_COUNTS,
+            "num_epochs": BAD_POSITIVE,
+            "init": [None, (0.0,), (NAN, 0.0)],
+            "generator": BAD_GENERATOR,
+            "val": [LINE_X, (LINE_X, LINE_Y[:, 0])],
+        },
+    ),
+    (
+        optimizers.SGD,
+        {"params": [torch.zeros(2, requires_grad=True)], "lr": 0.1},
+        {"lr": [-0.1, NAN, INF, "0.1", None], "momentum": [1.0, -0.1, NAN]},
+    ),
+    (
+        optimizers.Adam,
+        {"params": [torch.zeros(2, requires_grad=True)]},
+        {
+            "lr": [-1.0, INF],
+            "betas": [None, (0.9,), (1.0, 0.9), (0.9, NAN)],
+            "eps": [-1e-8, NAN],
+        },
+    ),
+    (
+        optimizers.mse_surface,
+        {
+            "X": LINE_X,
+            "y": LINE_Y,
+            "ws": torch.zeros(3),
+            "bs": torch.zeros(4),
+        },
+        {
+            "X": [None, LINE_X[:, 0]],
+            "y": [LINE_Y[:5]],
+            "ws": [None, torch.zeros(3, 1)],
+            "bs": [torch.zeros(0)],
+        },
+    ),
+    (
+        optimizers.Method,
+        {"optimizer": "sgd", "batch_size": 1},
+        {
+            "optimizer": ["rmsprop", None],
+            "batch_size": [0, 2.5],
+            "momentum": [1.0, NAN],
+        },
+    ),
+    (
+        width_depth.width_for_budget,
+        {"budget": 100, "depth": 2},
+        {"budget": [*BAD_COUNTS, 3], "depth": BAD_COUNTS},
+    ),
+    (
+        width_depth.region_grid,
+        {"model": small_mlp(), "lim": 1.0, "resolution": 4},
+        {
+            "model": [None, nn.Linear(2, 2)],
+            "lim": BAD_POSITIVE,
+            "resolution": [1, 2.5, None, 10**6],
+        },
+    ),
+    (
+        width_depth.effective_rank,
+        {"features": torch.randn(5, 3, generator=gen())},
+        {
+            "features": [*bad_tensors((5, 3)), torch.full((5, 3), NAN)],
+            "energy": [0.0, 1.5, NAN, "0.9"],
+        },
+    ),
+    (
+        width_depth.max_rebound,
+        {"losses": [1.0, 0.5]},
+        {"losses": [[], [1.0, NAN], [1.0, -1.0], ["1"]]},
+    ),
+    (
+        cnn.alexnet,
+        {"device": "meta"},
+        {
+            "in_channels": BAD_COUNTS,
+            "num_classes": BAD_COUNTS,
+            "groups": [3, 0, None],
+            "conv1_padding": [-1, 1.5, None],
+        },
+    ),
+    (
+        cnn.layer_table,
+        {"model": cnn.lenet(), "input_shape": (1, 28, 28)},
+        {
+            "model": [None, nn.Linear(2, 2)],
+            "input_shape": [None, (), (1, 0, 28), (1, 28.5, 28), (10**6,) * 3],
+        },
+    ),
+    (
+        cnn.lenet_small,
+        {},
+        {"activation": ["tanh", None], "dropout": [1.0, -0.1, NAN, "0.5"]},
+    ),
+    (
+        cnn.random_shift,
+        {"x": IMAGES, "max_shift": 1, "generator": gen()},
+        {
+            "x": bad_tensors((6, 1, 8, 8)),
+            "max_shift": [-1, 1.5, None],
+            "generator": BAD_GENERATOR,
+        },
+    ),
+    (
+        cnn.random_rotate,
+        {"x": IMAGES, "max_degrees": 10.0, "generator": gen()},
+        {
+            "x": [None, IMAGES[0]],
+            "max_degrees": [-1.0, NAN, 720.0, None],
+            "generator": BAD_GENERATOR,
+        },
+    ),
+    (
+        cnn.make_augment,
+        {"generator": gen()},
+        {
+            "max_shift": BAD_COUNTS,
+            "max_degrees": [-5.0, NAN],
+            "generator": BAD_GENERATOR,
+        },
+    ),
+    (
+        cnn.load_digits_splits,
+        {"n_train": 100, "n_val": 50, "generator": gen()},
+        {
+            "n_train": [*BAD_COUNTS, 1790],
+            "n_val": BAD_COUNTS,
+            "generator": BAD_GENERATOR,
+        },
+    ),
+    (
+        cnn.train_digits,
+        {
+            "make_model": cnn.lenet_small,
+            "data": (IMAGES, DIGIT_LABELS, IMAGES, DIGIT_LABELS),
+            "lr": 0.01,
+            "num_epochs": 1,
+            "batch_size": 3,
+            "seed": 0,
+        },
+        {
+            "make_model": [None],
+            "data": [None, (IMAGES, DIGIT_LABELS)],
+            "lr": BAD_POSITIVE,
+            "num_epochs": BAD_COUNTS,
+            "batch_size": BAD_COUNTS,
+            "seed": [-1, 1.5, None],
+            "augment": ["mixup", True],
+        },
+    ),
+    (
+        cnn.per_class_accuracy,
+        {"model": cnn.lenet_small(), "X": IMAGES, "y": DIGIT_LABELS},
+        {
+            "model": [None],
+            "X": [None, IMAGES.long()],
+            "y": bad_labels(len(IMAGES)),
+            "num_classes": [*BAD_COUNTS, 2],
+        },
+    ),
+    (
+        cnn.count_macs,
+        {"model": cnn.lenet_small(), "input_shape": (1, 8, 8)},
+        {"model": [None], "input_shape": [(1, 0, 8), (1, 8.5, 8)]},
+    ),
+    (
+        plotting.plot_spiral_data,
+        {"X": X2, "y": Y2},
+        {
+            "X": [None, X2[:, :1], X2.long()],
+            "y": [
+                *bad_labels(len(X2)),
+                torch.full((len(X2),), 99, dtype=torch.long),
+            ],
+            "ax": ["axes"],
+            "size": BAD_POSITIVE,
+        },
+    ),
+    (
+        plotting.plot_histogram_with_density,
+        {"sample": torch.randn(20, generator=gen()), "bins": 5},
+        {
+            "sample": [None, torch.zeros(0), torch.full((5,), NAN)],
+            "bins": BAD_COUNTS,
+        },
+    ),
+    (
+        plotting.plot_broadcast,
+        {"shape_a": (3, 1), "shape_b": (1, 4)},
+        {"shape_a": [None, (3,), (0, 1), (100, 100)], "shape_b": [(1, 2.5)]},
+    ),
+    (
+        plotting.plot_history,
+        {"histories": {"a": training.History([1.0], [0.5])}},
+        {"histories": [None, {}, {"a": [1.0]}], "metric": ["acc"]},
+    ),
+]
+
+CASES = [
+    pytest.param(fn, valid, name, value, id=f"{fn.__name__}-{name}-{i}")
+    for fn, valid, bad in PROBES
+    for name, values in bad.items()
+    for i, value in enumerate(values)
+]
+
+
+def test_there_are_hundreds_of_probes():
+    assert len(CASES) > 300
+
+
+@pytest.mark.parametrize(("fn", "valid", "name", "value"), CASES)
+def test_bad_argument_gives_a_clear_error_naming_it(fn, valid, name, value):
+    kwargs = {**valid, name: value}
+    try:
+        with pytest.raises((ValueError, TypeError)) as caught:
+            fn(**kwargs)
+    finally:
+        plt.close("all")
+    message = str(caught.value)
+    # 信息要指出是哪个参数（多个张量参数一起出错时，也可能指出另一个）
+    mentioned = [key for key in kwargs if key in message]
+    assert mentioned, f"信息没有提到任何参数：{message}"
+    assert len(message) > 10
+
+
+@pytest.mark.parametrize(("fn", "valid", "bad"), PROBES, ids=lambda x: "")
+def test_the_valid_call_itself_works(fn, valid, bad):
+    """探针的基准调用本身是合法的：出错只能来自换上的坏值。"""
+    try:
+        fn(**valid)
+    finally:
+        plt.close("all")
+
+
+# ---------- 从前算错或崩溃的输入 ----------
+
+
+def test_logsumexp_of_a_row_of_minus_infinity_is_minus_infinity():
+    rows = torch.tensor([[-INF, -INF], [0.0, 1.0], [INF, 0.0]])
+    torch.testing.assert_close(
+        softmax.logsumexp(rows), torch.logsumexp(rows, dim=-1)
+    )
+
+
+def test_leaky_relu_derivative_refuses_integers_instead_of_slope_zero():
+    with bad_input("浮点"):
+        activations.derivative("leaky_relu", torch.tensor([-2, 3]))
+    d = activations.derivative("leaky_relu", torch.tensor([-2.0, 3.0]))
+    assert d.tolist() == pytest.approx([activations.LEAKY_SLOPE, 1.0])
+
+
+def test_effective_rank_of_constant_features_is_zero():
+    assert width_depth.effective_rank(torch.zeros(10, 4)) == 0
+    assert width_depth.effective_rank(torch.ones(10, 4)) == 0
+
+
+def test_non_square_kernels_are_described_as_they_are():
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, (3, 5), stride=(1, 2)), nn.MaxPool2d((2, 3))
+    )
+    conv, pool = cnn.describe_blocks(model)
+    assert conv[1] == "卷积 3×5，4 通道，步幅 1×2"
+    assert pool[1] == "最大汇聚 2×3，步幅 2×3"
+
+
+def test_negative_labels_are_refused_by_plots_not_silently_dropped():
+    with bad_input("从 0 开始"):
+        plotting.plot_spiral_data(X2, Y2 - 1)
+    plt.close("all")
+
+
+def test_infinite_learning_rate_is_refused():
+    with bad_input("lr"):
+        training.train_classifier(
+            spiral.make_linear_model(), X2, Y2, lr=INF, num_steps=1
+        )
+
+
+def test_zero_or_negative_epochs_are_refused():
+    for epochs in (0, -1, 0.0):
+        with bad_input("num_epochs"):
+            optimizers.fit_line(
+                lambda p: optimizers.SGD(p, 0.1),
+                LINE_X,
+                LINE_Y,
+                batch_size=5,
+                num_epochs=epochs,
+                generator=gen(),
+            )
+
+
+def test_a_flat_target_is_refused_instead_of_broadcast_to_n_by_n():
+    with bad_input("reshape"):
+        optimizers.fit_line(
+            lambda p: optimizers.SGD(p, 0.1),
+            LINE_X,
+            LINE_Y[:, 0],
+            batch_size=5,
+            num_epochs=1,
+            generator=gen(),
+        )
+
+
+def test_layers_without_bias_can_be_collapsed():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 4, bias=False), nn.Linear(4, 3))
+    merged = spiral.collapse_linear_layers(model)
+    torch.testing.assert_close(merged(X2), model(X2))
+
+
+def test_float64_inputs_work_with_float32_models():
+    model = cnn.lenet_small("relu")
+    images64 = IMAGES.double()
+    acc32 = training.evaluate(model, IMAGES, DIGIT_LABELS)
+    assert training.evaluate(model, images64, DIGIT_LABELS) == acc32
+    rotated = cnn.random_rotate(images64, 10.0, generator=gen())
+    assert rotated.dtype == torch.float64
+    logits = torch.randn(5, 3, dtype=torch.float64, generator=gen())
+    assert spiral.logit_plane(logits).dtype == torch.float64
+    per_class = cnn.per_class_accuracy(model, images64, DIGIT_LABELS)
+    assert len(per_class) == 10
+    cnn.train_digits(
+        cnn.lenet_small,
+        (images64, DIGIT_LABELS, images64, DIGIT_LABELS),
+        lr=0.01,
+        num_epochs=1,
+        batch_size=3,
+        seed=0,
+    )
+
+
+def test_numpy_integers_work_as_sizes():
+    X, _y = spiral.make_spiral(np.int64(4), np.int32(3), generator=gen())
+    assert X.shape == (12, 2)
+    net = activations.DeepMLP(np.int64(2), np.int64(5))
+    assert len(net.hidden) == 2
+    assert width_depth.width_for_budget(np.int64(100), np.int64(2)) == 7
+
+
+def test_sizes_beyond_memory_are_refused_before_allocating():
+    total = physical_memory_bytes()
+    if total is None:
+        pytest.skip("查不到本机的物理内存")
+    with bad_input("GiB"):
+        check_memory("n", total)  # 一个元素 4 字节，需要 4 倍的物理内存
+    with bad_input("GiB"):
+        spiral.make_spiral(10**11, generator=gen())
+    check_memory("n", 1000)  # 小的不拦
+
+
+def test_messages_say_what_to_do():
+    with bad_input("X.float()"):
+        training.train_classifier(
+            spiral.make_linear_model(), X2.long(), Y2, lr=0.1, num_steps=1
+        )
+    with bad_input("y.long()"):
+        training.accuracy(torch.zeros(len(Y2), 3), Y2.float())
+    with bad_input("manual_seed"):
+        spiral.make_spiral(3, generator=0)
+    assert not math.isnan(1.0)
