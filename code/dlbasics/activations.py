@@ -14,6 +14,7 @@ from torch import nn
 from dlbasics.validation import (
     check_float,
     check_generator,
+    check_instance,
     check_labels,
     check_memory,
     check_positive_float,
@@ -164,8 +165,7 @@ def init_weights(
     （默认 0，即全为 0）。``gain`` 把权重的标准差（或区间）再乘一个倍数，
     用来制造不稳定的初始化。
     """
-    if not isinstance(model, DeepMLP):
-        raise TypeError(f"model 应是 DeepMLP，收到 {type(model).__name__}")
+    check_instance("model", model, DeepMLP)
     if scheme not in INIT_SCHEMES:
         raise ValueError(
             f"scheme（初始化方案）只能是 {'、'.join(INIT_SCHEMES)}，"
@@ -202,8 +202,7 @@ def layer_grad_norms(
     model: DeepMLP, X: torch.Tensor, y: torch.Tensor
 ) -> list[float]:
     """一次前向与反向传播后，每个隐藏层权重梯度的范数（第 1 个最靠近输入）。"""
-    if not isinstance(model, DeepMLP):
-        raise TypeError(f"model 应是 DeepMLP，收到 {type(model).__name__}")
+    check_instance("model", model, DeepMLP)
     check_tensor("X", X, ndim=2, floating=True)
     if X.shape[1] != model.hidden[0].in_features:
         raise ValueError(
@@ -283,8 +282,7 @@ def gradient_norms_by_setting(
     """
     from dlbasics.spiral import make_spiral
 
-    if not isinstance(cfg, GradientConfig):
-        raise TypeError(f"cfg 应是 GradientConfig，收到 {type(cfg).__name__}")
+    check_instance("cfg", cfg, GradientConfig)
     X, y = make_spiral(
         cfg.n_per_class,
         generator=torch.Generator().manual_seed(cfg.data_seed),

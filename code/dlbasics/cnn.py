@@ -13,6 +13,7 @@ from torch import nn
 from dlbasics.validation import (
     check_float,
     check_generator,
+    check_instance,
     check_int,
     check_labels,
     check_memory,
@@ -100,10 +101,7 @@ def layer_table(
 
     输入放在模型所在的设备上，所以 ``device="meta"`` 的模型也可以用。
     """
-    if not isinstance(model, nn.Sequential):
-        raise TypeError(
-            f"model 应是 nn.Sequential，收到 {type(model).__name__}"
-        )
+    check_instance("model", model, nn.Sequential)
     if not isinstance(input_shape, tuple | list) or not input_shape:
         raise TypeError(
             f"input_shape 应是如 (1, 28, 28) 的元组，收到 {input_shape!r}"
@@ -373,10 +371,7 @@ def describe_blocks(model: nn.Sequential) -> list[tuple[str, str]]:
 
     激活函数与 dropout 并入前一个方块的说明，Flatten 省略。
     """
-    if not isinstance(model, nn.Sequential):
-        raise TypeError(
-            f"model 应是 nn.Sequential，收到 {type(model).__name__}"
-        )
+    check_instance("model", model, nn.Sequential)
     blocks: list[list[str]] = []
     for layer in model:
         if isinstance(layer, nn.Conv2d):
@@ -671,8 +666,7 @@ def per_class_accuracy(
     model: nn.Module, X: torch.Tensor, y: torch.Tensor, num_classes: int = 10
 ) -> list[float]:
     """每个类别的准确率（评估模式）；某类没有样本时记为 nan。"""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model 应是 nn.Module，收到 {type(model).__name__}")
+    check_instance("model", model, nn.Module)
     check_tensor("X", X, ndim=tuple(range(2, 9)), floating=True)
     num_classes = check_positive_int("num_classes", num_classes)
     check_labels("y", y, n=len(X), num_classes=num_classes)
@@ -696,10 +690,7 @@ def count_macs(model: nn.Sequential, input_shape: tuple[int, ...]) -> int:
     卷积层：输出元素数 × (输入通道数 / 分组数) × 卷积核面积；
     全连接层：输入数 × 输出数。
     """
-    if not isinstance(model, nn.Sequential):
-        raise TypeError(
-            f"model 应是 nn.Sequential，收到 {type(model).__name__}"
-        )
+    check_instance("model", model, nn.Sequential)
     sizes = [
         check_positive_int("input_shape 中的长度", n) for n in input_shape
     ]

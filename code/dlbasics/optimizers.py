@@ -16,7 +16,9 @@ from torch import nn
 from dlbasics.validation import (
     check_float,
     check_generator,
+    check_instance,
     check_memory,
+    check_pair,
     check_positive_float,
     check_positive_int,
     check_tensor,
@@ -131,8 +133,7 @@ class Adam(torch.optim.Optimizer):
         eps: float = 1e-8,
     ):
         _check_lr(lr)
-        if not isinstance(betas, tuple | list) or len(betas) != 2:
-            raise ValueError(f"betas 应是两个数 (β₁, β₂)，收到 {betas!r}")
+        check_pair("betas", betas, "(0.9, 0.999)")
         for beta in betas:
             check_float("betas", beta, low=0.0, high=1.0, high_open=True)
         check_float("eps", eps, low=0.0)
@@ -183,8 +184,7 @@ def make_line_data(
     check_float("b", b)
     check_float("noise", noise, low=0.0)
     check_generator("generator", generator)
-    if not isinstance(x_range, tuple | list) or len(x_range) != 2:
-        raise ValueError(f"x_range 应是 (下界, 上界)，收到 {x_range!r}")
+    check_pair("x_range", x_range, "(0.0, 2.0)")
     lo, hi = (check_float("x_range", v) for v in x_range)
     if not hi > lo:
         raise ValueError(f"x_range 的上界应大于下界，收到 {x_range!r}")
@@ -249,13 +249,11 @@ def fit_line(
         raise TypeError("make_optimizer 应是“给参数、建优化器”的函数")
     _check_xy(X, y)
     if val is not None:
-        if not isinstance(val, tuple | list) or len(val) != 2:
-            raise TypeError("val 应是 (X_val, y_val) 或 None")
+        check_pair("val", val, "(X_val, y_val)")
         _check_xy(*val, "val[0]", "val[1]")
     batch_size = check_positive_int("batch_size", batch_size)
     num_epochs = check_positive_float("num_epochs", num_epochs)
-    if not isinstance(init, tuple | list) or len(init) != 2:
-        raise ValueError(f"init 应是 (w, b)，收到 {init!r}")
+    check_pair("init", init, "(w, b)")
     for value in init:
         check_float("init", value)
     check_generator("generator", generator)
@@ -356,8 +354,7 @@ def make_splits(
     cfg: OptimizerConfig, x_range: tuple[float, float] | None = None
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """同一分布的训练集、验证集与测试集，各 ``cfg.n_points`` 个点。"""
-    if not isinstance(cfg, OptimizerConfig):
-        raise TypeError(f"cfg 应是 OptimizerConfig，收到 {type(cfg).__name__}")
+    check_instance("cfg", cfg, OptimizerConfig)
     x_range = cfg.x_range if x_range is None else x_range
     return {
         name: make_line_data(
@@ -576,8 +573,7 @@ def samples_to_reach(
     全批量方法每步用 n 个样本，批量为 B 的方法每步用 B 个。
     超过 ``max_samples`` 仍未到达时返回 None。
     """
-    if not isinstance(method, Method):
-        raise TypeError(f"method 应是 Method，收到 {type(method).__name__}")
+    check_instance("method", method, Method)
     _check_lr(lr)
     _check_xy(X, y)
     check_float("target", target)
@@ -649,8 +645,7 @@ def scale_experiment(
 
 def epochs_to_reach(run: RegressionRun, target: float) -> float | None:
     """训练损失第一次不超过 ``target`` 时已经处理的轮数；没到达时为 None。"""
-    if not isinstance(run, RegressionRun):
-        raise TypeError(f"run 应是 RegressionRun，收到 {type(run).__name__}")
+    check_instance("run", run, RegressionRun)
     check_float("target", target)
     for loss, epoch in zip(run.losses, run.epochs, strict=True):
         if loss <= target:

@@ -23,8 +23,10 @@ from dlbasics.spiral import grid_lines, logit_plane, predict_grid
 from dlbasics.tensors import broadcast_shape, normal_pdf
 from dlbasics.training import History
 from dlbasics.validation import (
+    check_instance,
     check_int,
     check_labels,
+    check_pair,
     check_positive_float,
     check_positive_int,
     check_tensor,
@@ -158,10 +160,7 @@ def plot_history(
     if not isinstance(histories, Mapping) or not histories:
         raise TypeError("histories 应是非空的 {名字: History} 字典")
     for history in histories.values():
-        if not isinstance(history, History):
-            raise TypeError(
-                f"histories 的值应是 History，收到 {type(history).__name__}"
-            )
+        check_instance("histories 的值", history, History)
     ax = _new_axes(ax)
     for label, history in histories.items():
         values = history.losses if metric == "loss" else history.accuracies
@@ -252,9 +251,7 @@ def plot_broadcast(
 ) -> Axes:
     """画出两个二维形状广播成结果形状的过程：实格是原有元素，虚格是复制出来的。"""
     for name, shape in (("shape_a", shape_a), ("shape_b", shape_b)):
-        if not isinstance(shape, tuple | list) or len(shape) != 2:
-            raise ValueError(f"{name} 应是二维形状，如 (3, 1)，收到 {shape!r}")
-        for length in shape:
+        for length in check_pair(name, shape, "(3, 1)"):
             check_int(name, length, minimum=1)
     try:
         out = broadcast_shape(shape_a, shape_b)

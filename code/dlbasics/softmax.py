@@ -14,6 +14,7 @@ from dlbasics.validation import (
     check_generator,
     check_labels,
     check_memory,
+    check_pair,
     check_positive_float,
     check_positive_int,
     check_tensor,
@@ -114,9 +115,7 @@ def make_blobs(
             f"centers 应是至少两个 (x, y) 中心组成的列表，收到 {centers!r}"
         )
     for center in centers:
-        if not isinstance(center, Sequence) or len(center) != 2:
-            raise ValueError(f"centers 的每一项应是 (x, y)，收到 {center!r}")
-        for value in center:
+        for value in check_pair("centers 的每一项", center, "(x, y)"):
             check_float("centers 中的坐标", value)
     check_memory("n_per_class × 类别数", n_per_class * len(centers) * 2)
     xs, ys = [], []

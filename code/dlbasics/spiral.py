@@ -12,6 +12,7 @@ from torch import nn
 from dlbasics.validation import (
     check_float,
     check_generator,
+    check_instance,
     check_int,
     check_memory,
     check_positive_float,
@@ -112,10 +113,7 @@ def collapse_linear_layers(model: nn.Sequential) -> nn.Linear:
     两层时 W = W2 W1，b = W2 b1 + b2，更多层依次类推。没有偏置的层
     （``bias=False``）当作偏置为 0。
     """
-    if not isinstance(model, nn.Sequential):
-        raise TypeError(
-            f"model 必须是 nn.Sequential，收到 {type(model).__name__}"
-        )
+    check_instance("model", model, nn.Sequential)
     layers = list(model)
     if not layers or not all(isinstance(m, nn.Linear) for m in layers):
         kinds = ", ".join(type(m).__name__ for m in layers) or "空模型"
@@ -162,8 +160,7 @@ def predict_grid(
     Returns:
         ``(xx, yy, labels)``，形状都是 (resolution, resolution) 的数组。
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model 必须是 nn.Module，收到 {type(model).__name__}")
+    check_instance("model", model, nn.Module)
     lim = check_positive_float("lim", lim)
     resolution = check_int("resolution", resolution, minimum=2)
     check_memory("resolution²", resolution * resolution * 8)
@@ -214,8 +211,7 @@ def make_splits(
     cfg: SpiralConfig = SpiralConfig(),
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """同一分布的训练集、验证集与测试集，各用自己的种子生成。"""
-    if not isinstance(cfg, SpiralConfig):
-        raise TypeError(f"cfg 必须是 SpiralConfig，收到 {type(cfg).__name__}")
+    check_instance("cfg", cfg, SpiralConfig)
     return {
         name: make_spiral(
             cfg.n_per_class,

@@ -10,6 +10,7 @@ from torch import nn
 
 from dlbasics.validation import (
     check_generator,
+    check_instance,
     check_labels,
     check_positive_float,
     check_positive_int,
@@ -37,10 +38,7 @@ def _check_xy(X: object, y: object, x_name: str = "X", y_name: str = "y"):
 
 
 def _check_model(model: object) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(
-            f"model 必须是 torch.nn.Module，收到 {type(model).__name__}"
-        )
+    check_instance("model", model, nn.Module)
 
 
 def _as_model_input(model: nn.Module, X: torch.Tensor) -> torch.Tensor:

@@ -188,3 +188,21 @@ def check_memory(
             f"{name} 太大：需要约 {needed / 2**30:.1f} GiB 内存，"
             f"本机只有 {total / 2**30:.1f} GiB；请把它调小"
         )
+
+
+def check_instance(
+    name: str, value: object, expected: type | tuple[type, ...]
+):
+    """``value`` 应是 ``expected`` 类型（或其子类）的对象；返回它本身。"""
+    if not isinstance(value, expected):
+        types = expected if isinstance(expected, tuple) else (expected,)
+        want = " 或 ".join(t.__name__ for t in types)
+        raise TypeError(f"{name} 应是 {want}，收到 {type(value).__name__}")
+    return value
+
+
+def check_pair(name: str, value: object, example: str = "(a, b)") -> tuple:
+    """``value`` 应是恰好两个元素的元组或列表；返回元组。"""
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise ValueError(f"{name} 应是两个值，如 {example}，收到 {value!r}")
+    return tuple(value)

@@ -13,6 +13,7 @@ import torch
 from dlbasics.activations import DeepMLP
 from dlbasics.validation import (
     check_float,
+    check_instance,
     check_int,
     check_memory,
     check_positive_float,
@@ -109,8 +110,7 @@ def activation_patterns(model: DeepMLP, points: torch.Tensor) -> torch.Tensor:
 
     激活模式相同的点，网络在它们上面是同一个仿射函数：同一个线性区域。
     """
-    if not isinstance(model, DeepMLP):
-        raise TypeError(f"model 应是 DeepMLP，收到 {type(model).__name__}")
+    check_instance("model", model, DeepMLP)
     if model.activation != "relu":
         raise ValueError(
             "只有 ReLU 网络才是分段线性的，才能按激活模式划分区域"
@@ -136,8 +136,7 @@ def region_grid(
         第 i 行对应 x2 的第 i 个取值；n_regions 是网格上看到的区域数
         （比网格间距还小的区域可能被漏掉，所以这是下界）。
     """
-    if not isinstance(model, DeepMLP):
-        raise TypeError(f"model 应是 DeepMLP，收到 {type(model).__name__}")
+    check_instance("model", model, DeepMLP)
     lim = check_positive_float("lim", lim)
     resolution = check_int("resolution", resolution, minimum=2)
     neurons = sum(layer.out_features for layer in model.hidden)
@@ -170,8 +169,7 @@ def effective_rank(features: torch.Tensor, energy: float = 0.99) -> int:
 @torch.no_grad()
 def last_hidden_features(model: DeepMLP, X: torch.Tensor) -> torch.Tensor:
     """最后一个隐藏层的输出（送进输出层之前的特征），形状 (N, width)。"""
-    if not isinstance(model, DeepMLP):
-        raise TypeError(f"model 应是 DeepMLP，收到 {type(model).__name__}")
+    check_instance("model", model, DeepMLP)
     check_tensor("X", X, ndim=2, floating=True)
     X = X.to(model.hidden[0].weight.dtype)
     return model.hidden_states(X)[-1][1]
@@ -186,10 +184,7 @@ def make_splits(
     """螺旋数据的训练集、验证集与测试集（同一分布，三个种子）。"""
     from dlbasics.spiral import make_spiral
 
-    if not isinstance(cfg, WidthDepthConfig):
-        raise TypeError(
-            f"cfg 应是 WidthDepthConfig，收到 {type(cfg).__name__}"
-        )
+    check_instance("cfg", cfg, WidthDepthConfig)
     return {
         name: make_spiral(
             cfg.n_per_class, generator=torch.Generator().manual_seed(seed)
