@@ -402,20 +402,26 @@ def test_binder_environment_files_match_the_book():
 
 
 def test_every_install_path_takes_the_same_cpu_torch():
-    """README（requirements.txt）、发布网站的工作流、Binder 装的是同一个
-    CPU 版 torch；测试环境就是按 README 装的，所以也是它。"""
+    """README 的两条命令、发布网站的工作流、Binder 装的是同一个 CPU 版
+    torch；测试环境就是按 README 装的，所以也是它。"""
     import torch
 
     cpu_index = "--extra-index-url https://download.pytorch.org/whl/cpu"
+    torch_req = (ROOT / "requirements-torch.txt").read_text("utf-8")
     root_req = (ROOT / "requirements.txt").read_text("utf-8")
     binder_req = (ROOT / "binder/requirements.txt").read_text("utf-8")
-    assert cpu_index in root_req.splitlines()
+    assert cpu_index in torch_req.splitlines()
     assert cpu_index in binder_req.splitlines()
-    pin = re.search(r"^torch==(\S+)", root_req, re.M).group(1)
-    assert re.search(rf"^torch=={re.escape(pin)}\s*$", binder_req, re.M)
+    # 主依赖清单不走 CPU 源（否则每个包都要去那里查一遍）
+    assert "download.pytorch.org" not in root_req
+    pin = re.search(r"^torch==(\S+)", torch_req, re.M).group(1)
+    for text in (root_req, binder_req):
+        assert re.search(rf"^torch=={re.escape(pin)}\s*(#.*)?$", text, re.M)
+    step = "pip install --no-deps -r requirements-torch.txt"
+    readme = (ROOT / "README.md").read_text("utf-8")
+    assert readme.count(step) == 2  # 构建命令与测试命令
     workflow = (ROOT / ".github/workflows/pages.yml").read_text("utf-8")
-    assert "-r requirements.txt" in workflow
-    assert "download.pytorch.org" not in workflow  # 源只写在 requirements.txt
+    assert step in workflow and "-r requirements.txt" in workflow
     assert torch.version.cuda is None, "测试环境里装成了 CUDA 版的 torch"
     assert torch.__version__.split("+")[0] == pin
     runtime = (ROOT / "binder/runtime.txt").read_text("utf-8").strip()
