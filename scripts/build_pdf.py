@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -98,6 +99,26 @@ def find_chromium() -> str | None:
     return None
 
 
+PDF_NOTE = re.compile(r'<span class="pdf-download">.*?</span>', re.S)
+PDF_LINK = (
+    '<a class="pdf-download" href="../deep-learning-basics.pdf">下载 PDF</a>'
+)
+
+
+def link_pdf_from_index(index: Path) -> None:
+    """PDF 生成之后，把首页上“怎样生成 PDF”的说明换成下载链接。
+
+    链接只在 PDF 真的存在时出现，所以这一步放在生成 PDF 之后，而不是构建时。
+    """
+    html = index.read_text("utf-8")
+    if PDF_LINK in html:
+        return
+    new, count = PDF_NOTE.subn(PDF_LINK, html)
+    if count != 1:
+        raise SystemExit(f"{index} 里找不到“下载 PDF”的位置（.pdf-download）")
+    index.write_text(new, "utf-8")
+
+
 def main() -> None:
     chromium = find_chromium()
     if chromium is None:
@@ -111,7 +132,8 @@ def main() -> None:
     if not fonts.stdout.strip():
         sys.exit("没有中文字体：apt-get install fonts-noto-cjk")
     print_pdf(build_single_page(), chromium)
-    print(f"PDF 已生成：{PDF.relative_to(ROOT)}")
+    link_pdf_from_index(ROOT / "_build" / "html" / "book" / "index.html")
+    print(f"PDF 已生成：{PDF.relative_to(ROOT)}，首页已换上下载链接")
 
 
 if __name__ == "__main__":

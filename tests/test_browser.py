@@ -82,14 +82,14 @@ def open_page(browser, url: str):
 
 
 def toc_pages() -> list[str]:
-    from test_book import toc_files
+    from conftest import toc_files
 
     return toc_files()
 
 
 def body_term(site: Path, page: str) -> str | None:
     """这一页正文里的一个中文索引词（不取标题里的词：标题不用分词也能搜到）。"""
-    from test_book import search_index
+    from conftest import search_index
 
     index = search_index(site)
     doc = index["docnames"].index(page)
@@ -316,34 +316,6 @@ def test_404_page_links_home_wherever_the_site_is_hosted(
         assert all(
             urlparse(u).hostname == "127.0.0.1" for u in log["requests"]
         )
-        tab.close()
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.mark.parametrize("with_pdf", [False, True])
-def test_pdf_link_only_when_the_pdf_exists(
-    chromium_browser, built_site, with_pdf
-):
-    pdf = "/deep-learning-basics.pdf"
-    extra = {pdf: b"%PDF-1.4\n"} if with_pdf else {}
-    hidden = () if with_pdf else (pdf,)  # 不管这份构建里有没有生成过 PDF
-    server, origin = serve_like_pages(built_site, "/", extra, hidden)
-    try:
-        tab, _ = open_page(chromium_browser, f"{origin}/book/index.html")
-        slot = tab.locator(".pdf-download")
-        if with_pdf:
-            tab.wait_for_function(
-                "() => document.querySelector('.pdf-download')"
-                ".dataset.available === 'true'"
-            )
-            assert slot.locator("a").get_attribute("href") == (
-                "../deep-learning-basics.pdf"
-            )
-        else:
-            assert slot.locator("a").count() == 0
-            assert "scripts/build_pdf.py" in slot.inner_text()
         tab.close()
     finally:
         server.shutdown()
