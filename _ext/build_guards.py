@@ -9,6 +9,8 @@
    日志与 ``_build/html/reports/failures.txt`` 里列出全部，并以失败退出。
 5. 书稿里悄悄出错的 MyST 写法：没有闭合的指令围栏（会吞掉后面整页），
    拼错的单元格标签（会被静默忽略）。
+6. 标了 ``raises-exception`` 的单元格必须真的报错：库升级后代码变得合法时，
+   构建发出警告（-W 下即失败），而不是让正文继续描述一个不存在的报错。
 """
 
 from __future__ import annotations
@@ -296,7 +298,25 @@ def _check_tags(app: Sphinx, doctree: nodes.document) -> None:
         )
 
 
+def _check_raises_exception_cells(app: Sphinx, doctree: nodes.document):
+    """标了 raises-exception 的单元格如果没有报错输出，就发出警告。"""
+    for cell in doctree.findall(nodes.container):
+        if "tag_raises-exception" not in cell.get("classes", []):
+            continue
+        shows_error = any(
+            "traceback" in node.get("classes", [])
+            for node in cell.findall(nodes.Element)
+        )
+        if not shows_error:
+            logger.warning(
+                "单元格标了 raises-exception，执行时却没有报错："
+                "代码已经合法了（可能是库升级），请改写这个例子和描述它的正文",
+                location=cell,
+            )
+
+
 def setup(app: Sphinx) -> dict:
+    app.connect("doctree-read", _check_raises_exception_cells)
     app.connect("env-get-outdated", _reread_after_warnings)
     app.connect("build-finished", _remember_warnings, priority=900)
     app.connect("build-finished", _report_failures)

@@ -33,16 +33,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from bookfacts import build_args, chapter_budgets, chapter_pages  # noqa: E402
+
 OUT = ROOT / "benchmarks" / "results"
-BUDGETS = {  # 各章执行时间预算（秒），来自各章的 issue
-    "tensors": 15,
-    "spiral": 20,
-    "activations": 20,
-    "softmax": 15,
-    "optimizers": 20,
-    "width_depth": 30,
-    "cnn": 60,
-}
 
 
 def copy_repo(target: Path) -> None:
@@ -73,15 +67,7 @@ def timed(
 
 
 def chapter_stems(repo: Path) -> list[str]:
-    import yaml
-
-    toc = yaml.safe_load((repo / "_toc.yml").read_text("utf-8"))
-    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
-    return [
-        f.split("/")[-1]
-        for f in files
-        if "kernelspec:" in (repo / f"{f}.md").read_text("utf-8")
-    ]
+    return [name.split("/")[-1] for name in chapter_pages(repo)]
 
 
 def floor_times(repo: Path, stems: list[str]) -> dict[str, float]:
@@ -126,7 +112,7 @@ def floor_times(repo: Path, stems: list[str]) -> dict[str, float]:
 
 def build(repo: Path) -> tuple[float, str]:
     jb = Path(sys.executable).with_name("jupyter-book")
-    return timed([str(jb), "build", ".", "-n", "-W", "--keep-going"], repo)
+    return timed([str(jb), *build_args(repo)], repo)
 
 
 def executed(log: str) -> list[str]:
@@ -196,7 +182,7 @@ def markdown(report: dict) -> str:
     ]
     for stem, seconds in report["floor_by_chapter"].items():
         weight = report["page_mb"][stem]
-        budget = BUDGETS.get(stem, "")
+        budget = chapter_budgets().get(stem, "")
         lines.append(f"| {stem} | {seconds:.1f} | {budget} | {weight:.2f} |")
     lines.append(f"| index |  |  | {report['page_mb']['index']:.2f} |")
     return "\n".join(lines) + "\n"

@@ -1,8 +1,15 @@
-"""测试的公共设置：单线程 torch（与书中一致）、Agg 后端、构建好的网站。"""
+"""测试的公共设置与共用的小工具：单线程 torch（与书中一致）、Agg 后端、
+构建好的网站、目录、各章执行时 glue 下来的数字。
+
+测试模块之间互不导入，共用的东西都放在这里。
+"""
 
 from __future__ import annotations
 
+import ast
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,12 +18,64 @@ from pathlib import Path
 import matplotlib
 import pytest
 import torch
+import yaml
 
 matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_build" / "html"
-BUILD_CMD = ["build", ".", "-n", "-W", "--keep-going"]
+EXECUTED = ROOT / "_build" / "jupyter_execute"
+GLUE_ROLE = re.compile(r"\{glue:text\}`([^`]+)`")
+
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from bookfacts import (  # noqa: E402  （事实的唯一出处）
+    build_args,
+    chapter_budgets,
+    chapter_pages,
+    readme_command,
+    toc_files,
+)
+
+__all__ = [
+    "build_args",
+    "chapter_budgets",
+    "chapter_pages",
+    "readme_command",
+    "toc_files",
+]
+BUILD_CMD = build_args()
+
+
+def book_config() -> dict:
+    return yaml.safe_load((ROOT / "_config.yml").read_text("utf-8"))
+
+
+def search_index(site: Path) -> dict:
+    raw = (site / "searchindex.js").read_text("utf-8")
+    return json.loads(raw[raw.index("(") + 1 : raw.rindex(")")])
+
+
+def glued_text(stem: str) -> dict[str, str]:
+    """构建时 ``stem`` 这一章 glue 的值的文本表示（在 jupyter_execute 里）。"""
+    raw = json.loads(
+        (EXECUTED / "book" / f"{stem}.glue.json").read_text("utf-8")
+    )
+    return {key: output["data"]["text/plain"] for key, output in raw.items()}
+
+
+def glued_values(stem: str) -> dict[str, object]:
+    """构建时 ``stem`` 这一章 glue 的全部值，还原成 Python 对象。"""
+    return {
+        key: ast.literal_eval(text) for key, text in glued_text(stem).items()
+    }
+
+
+def pytest_collection_modifyitems(items):
+    """用到构建好的网站的测试自动标记 ``book``（快速循环可以跳过它们）。"""
+    for item in items:
+        if "built_site" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.book)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -78,3 +137,74 @@ def built_site() -> Path:
             pytrace=False,
         )
     return SITE
+
+
+@pytest.fixture(scope="session")
+def glued(built_site):
+    """``glued(stem)``：这次构建中该章 glue 的值（供叙述性测试使用）。"""
+    return glued_values
+
+
+# ---------- 临时小书：构建行为（缓存、报错、警告）的测试用 ----------
+
+HEADER = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+"""
+
+
+class ScratchBook:
+    """临时目录中的一页小书：``book/index.md`` 加可选的 ``code/`` 模块。"""
+
+    def __init__(self, root: Path):
+        self.root = root
+        shutil.copytree(
+            ROOT / "_ext",
+            root / "_ext",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+        shutil.copy(ROOT / "_config.yml", root / "_config.yml")
+        for folder in (
+            "book/_static",
+            "book/_extra",
+        ):  # _config.yml 引用的目录
+            shutil.copytree(ROOT / folder, root / folder)
+        shutil.copy(ROOT / "book/references.bib", root / "book/")
+        (root / "_toc.yml").write_text(
+            "format: jb-book\nroot: book/index\n", "utf-8"
+        )
+
+    def write_page(self, body: str, name: str = "index") -> None:
+        """写一页；``name`` 不是 index 时把它加进目录。"""
+        (self.root / f"book/{name}.md").write_text(HEADER + body, "utf-8")
+        if name != "index":
+            pages = sorted(p.stem for p in (self.root / "book").glob("*.md"))
+            chapters = "".join(
+                f"  - file: book/{p}\n" for p in pages if p != "index"
+            )
+            (self.root / "_toc.yml").write_text(
+                f"format: jb-book\nroot: book/index\nchapters:\n{chapters}",
+                "utf-8",
+            )
+
+    def write_module(self, name: str, source: str) -> None:
+        path = self.root / "code" / name / "__init__.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source, "utf-8")
+
+    def build(self):
+        """运行 README 的构建命令；页面可以导入小书 code/ 下的模块。"""
+        return run_build(
+            self.root, env={"PYTHONPATH": str(self.root / "code")}
+        )
+
+    def html(self, name: str = "index") -> str:
+        return (self.root / f"_build/html/book/{name}.html").read_text("utf-8")

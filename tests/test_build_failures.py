@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from scratch import ScratchBook
+from conftest import ScratchBook
 
 pytestmark = pytest.mark.slow
 

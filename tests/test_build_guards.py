@@ -13,12 +13,11 @@ import time
 import pytest
 from sphinx.errors import ConfigError
 
-from conftest import ROOT
-from scratch import ScratchBook
+from conftest import ROOT, ScratchBook
 
 sys.path.insert(0, str(ROOT / "_ext"))
 import build_guards
-import dlbook
+import exec_cache
 
 CELL = "```{code-cell} ipython3\n%s\n```\n"
 
@@ -69,14 +68,14 @@ def test_cache_key_covers_every_file_under_code(tmp_path):
     font.parent.mkdir(parents=True)
     font.write_bytes(b"old")
     (tmp_path / "code/dlbasics/__init__.py").write_text("X = 1\n")
-    before = dlbook.code_digest(tmp_path)
+    before = exec_cache.code_digest(tmp_path)
     font.write_bytes(b"new")
-    assert dlbook.code_digest(tmp_path) != before
+    assert exec_cache.code_digest(tmp_path) != before
     cache = tmp_path / "code/dlbasics/__pycache__/x.pyc"
     cache.parent.mkdir()
-    after_font = dlbook.code_digest(tmp_path)
+    after_font = exec_cache.code_digest(tmp_path)
     cache.write_bytes(b"compiled")
-    assert dlbook.code_digest(tmp_path) == after_font  # 编译缓存不算
+    assert exec_cache.code_digest(tmp_path) == after_font  # 编译缓存不算
 
 
 def test_old_cache_directories_are_pruned(tmp_path):

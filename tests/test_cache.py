@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from scratch import ScratchBook
+from conftest import ScratchBook
 
 PAGE = """# 缓存测试
 

@@ -1,0 +1,63 @@
+"""本地 Sphinx 扩展（_ext/）里对上游输出的每一处改写：目标还在时照常改，
+目标不见了（上游升级）时大声失败，而不是悄悄不起作用。"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from sphinx.errors import ExtensionError
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "_ext"))
+import dlbook
+import zh_ui
+
+
+def test_entry_point_loads_every_job_module():
+    for name in dlbook.MODULES:
+        assert (ROOT / "_ext" / f"{name}.py").is_file()
+
+
+def test_toggle_label_is_replaced_or_the_build_fails():
+    parts = ["<details>\n", '<summary aria-label="Toggle hidden content">\n']
+    replaced = zh_ui.replace_toggle_label(parts)
+    assert 'aria-label="展开或折叠"' in replaced[1]
+    with pytest.raises(ExtensionError, match="myst-nb"):
+        zh_ui.replace_toggle_label(['<summary aria-label="Toggle">\n'])
+
+
+def test_citation_role_fix_or_the_build_fails():
+    body = '<div role="list" class="citation-list"><div>x</div></div>'
+    assert 'role="list"' not in zh_ui.fix_citation_list_role(body)
+    assert zh_ui.fix_citation_list_role("<p>没有参考文献</p>") == (
+        "<p>没有参考文献</p>"
+    )
+    with pytest.raises(ExtensionError, match="citation-list"):
+        zh_ui.fix_citation_list_role('<ul class="citation-list"></ul>')
+
+
+def test_overridden_templates_match_the_pinned_theme():
+    zh_ui.check_overridden_templates()
+
+
+def test_a_changed_upstream_template_fails_loudly(monkeypatch):
+    name = "layout.html"
+    package, path, _ = zh_ui.OVERRIDDEN_TEMPLATES[name]
+    monkeypatch.setitem(
+        zh_ui.OVERRIDDEN_TEMPLATES, name, (package, path, "0" * 16)
+    )
+    with pytest.raises(ExtensionError, match="主题升级"):
+        zh_ui.check_overridden_templates()
+    monkeypatch.setitem(
+        zh_ui.OVERRIDDEN_TEMPLATES, name, (package, "no/such.html", "0" * 16)
+    )
+    with pytest.raises(ExtensionError, match="不见了"):
+        zh_ui.check_overridden_templates()
+
+
+def test_theme_packages_the_extension_patches_are_pinned():
+    pins = (ROOT / "requirements.txt").read_text("utf-8")
+    for package in ("sphinx-book-theme", "pydata-sphinx-theme", "myst-nb"):
+        assert f"\n{package}==" in pins, package
