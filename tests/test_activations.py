@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import pytest
 import torch
@@ -24,7 +25,7 @@ from dlbasics.activations import (
     layer_grad_norms,
     matrix_product_norms,
 )
-from dlbasics.spiral import collapse_linear_layers, make_spiral
+from dlbasics.spiral import make_spiral
 
 X_GRID = torch.arange(-400, 401, dtype=torch.float64) / 100  # 恰好含 0
 
@@ -232,98 +233,43 @@ def test_clipping_bounds_the_total_gradient_norm(spiral_batch):
     assert after.item() == pytest.approx(1.0, rel=1e-4)
 
 
-# ---------- 正文中的数字（tests/test_book.py 与页面比对） ----------
+# ---------- 正文的结论：对构建时 glue 的数字断言 ----------
 
 
-def book_numbers() -> dict[str, float]:
-    """按 book/activations.md 的步骤独立重算正文引用的每个数字。"""
-    out: dict[str, float] = {}
-    torch.manual_seed(0)
-    stack = nn.Sequential(
-        nn.Linear(2, 16), nn.Linear(16, 16), nn.Linear(16, 3)
-    )
-    merged = collapse_linear_layers(stack)
-    X_demo = torch.randn(1000, 2, generator=gen(1))
-    with torch.no_grad():
-        out["collapse_diff"] = (
-            (stack(X_demo) - merged(X_demo)).abs().max().item()
-        )
-    out["collapse_layers"] = len(stack)
+@pytest.fixture(scope="module")
+def page(glued) -> dict:
+    return glued("activations")
 
-    out["act_max_err"] = max(
-        (autograd_derivative(fn, X_GRID) - derivative(name, X_GRID))
-        .abs()
-        .max()
-        .item()
-        for name, fn in ACTIVATIONS.items()
-    )
-    out["gelu_min"] = ACTIVATIONS["gelu"](X_GRID).min().item()
-    out["leaky_slope"] = LEAKY_SLOPE
-    sig = autograd_derivative(torch.sigmoid, X_GRID)
-    out["sigmoid_grad_max"] = sig.max().item()
-    out["sigmoid_grad_argmax"] = X_GRID[sig.argmax()].item()
 
-    cfg = GradientConfig()
-    depth, width = cfg.depth, cfg.width
-    data = make_spiral(cfg.n_per_class, generator=gen(cfg.data_seed))
-    grad = gradient_norms_by_setting(cfg)
-    tags = {
-        "sigmoid，PyTorch 默认初始化": "sigmoid",
-        "ReLU，PyTorch 默认初始化": "relu_default",
-        "ReLU，He 初始化": "relu_he",
-        "tanh，Xavier 初始化": "tanh",
-        "sigmoid + 残差连接": "residual",
-    }
-    for label, tag in tags.items():
-        r = first_to_last_ratio(grad[label])
-        out[f"ratio_{tag}"] = geometric_mean(r)
-        out[f"ratio_{tag}_min"] = r.min().item()
-        out[f"ratio_{tag}_max"] = r.max().item()
-    out |= {
-        "deep_depth": depth,
-        "deep_width": width,
-        "grad_n_seeds": len(cfg.seeds),
-        "relu_default_factor": out["ratio_relu_default"] ** (1 / (depth - 1)),
-        "relu_default_predicted": math.sqrt(1 / 6),
-        "relu_he_min": grad["ReLU，He 初始化"].min().item(),
-        "residual_orders": math.log10(
-            out["ratio_residual"] / out["ratio_sigmoid"]
-        ),
-    }
+def test_stacked_linear_layers_collapse_and_derivatives_match(page):
+    assert page["collapse_diff"] < 1e-5
+    assert page["act_max_err"] < 1e-12
+    assert page["sigmoid_grad_max"] == 0.25
+    assert page["sigmoid_grad_argmax"] == 0.0
+    assert -0.2 < page["gelu_min"] < -0.16
 
-    n_mat, size, n_seeds = 100, 4, 20
 
-    def runs(std):
-        return torch.stack(
-            [
-                matrix_product_norms(n_mat, size, std, generator=gen(s))
-                for s in range(n_seeds)
-            ]
-        )
+def test_gradient_ratios_order_the_settings_as_the_text_says(page):
+    order = ["sigmoid", "relu_default", "residual", "relu_he", "tanh"]
+    ratios = [page[f"ratio_{tag}"] for tag in order]
+    assert ratios == sorted(ratios)
+    # 相邻两种设置的种子区间不重叠：差别大于种子之间的差别
+    for low, high in pairwise(order):
+        assert page[f"ratio_{low}_max"] < page[f"ratio_{high}_min"]
+    assert page["ratio_sigmoid"] < 1e-12
+    # 默认初始化的 ReLU：每层缩小的倍数接近理论值 sqrt(1/6)
+    assert abs(page["relu_default_factor"] / page["relu_default_predicted"]
+               - 1) < 0.1  # fmt: skip
+    assert page["residual_orders"] > 10
 
-    std1, xavier, he = runs(1.0), runs(1 / 2), runs(1 / math.sqrt(2))
-    slope = (xavier[:, -1].log() - xavier[:, 0].log()).mean() / n_mat
-    out |= {
-        "mp_n": n_mat,
-        "mp_seeds": n_seeds,
-        "mp_size": size,
-        "mp_std1_median": std1[:, -1].median().item(),
-        "mp_std1_min": std1[:, -1].min().item(),
-        "mp_xavier_median": xavier[:, -1].median().item(),
-        "mp_xavier_min": xavier[:, -1].min().item(),
-        "mp_xavier_max": xavier[:, -1].max().item(),
-        "mp_he_median": he[:, -1].median().item(),
-        "mp_xavier_factor": math.exp(slope.item()),
-    }
 
-    model = DeepMLP(depth, width, activation="relu")
-    init_weights(model, "he", generator=gen(0), gain=2.0)
-    layer_grad_norms(model, *data)
-    out["clip_max_norm"] = 1.0
-    out["clip_before"] = nn.utils.clip_grad_norm_(
-        model.parameters(), 1.0
-    ).item()
-    out["clip_after"] = (
-        torch.cat([p.grad.flatten() for p in model.parameters()]).norm().item()
-    )
-    return out
+def test_matrix_products_explode_or_vanish_unless_scaled(page):
+    assert page["mp_std1_min"] > 1e15
+    assert page["mp_xavier_max"] < 1
+    assert page["mp_he_median"] > 1e5
+    assert page["mp_xavier_factor"] < 1
+
+
+def test_clipping_brings_an_exploding_norm_to_the_threshold(page):
+    assert page["clip_before"] > 1e3
+    assert abs(page["clip_after"] - page["clip_max_norm"]) < 1e-5

@@ -3,38 +3,23 @@
 from __future__ import annotations
 
 import importlib
-import json
 import re
 from pathlib import Path
 
 import pytest
-import yaml
 from bs4 import BeautifulSoup
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import (
+    GLUE_ROLE,
+    ROOT,
+    book_config,
+    chapter_pages,
+    glued_values,
+    search_index,
+    toc_files,
+)
+
 CHAPTERS = sorted((ROOT / "book").glob("*.md"))
-GLUE_ROLE = re.compile(r"\{glue:text\}`([^`]+)`")
-
-
-def toc_files() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text("utf-8"))
-    files = [toc["root"]]
-    for part in toc.get("parts", []):
-        files += [chapter["file"] for chapter in part["chapters"]]
-    return files
-
-
-def book_config() -> dict:
-    return yaml.safe_load((ROOT / "_config.yml").read_text("utf-8"))
-
-
-def chapter_pages() -> list[str]:
-    """带 kernelspec 的页面（可执行的章节）。"""
-    return [
-        name
-        for name in toc_files()
-        if "kernelspec:" in (ROOT / f"{name}.md").read_text("utf-8")
-    ]
 
 
 def visible_text(html: str) -> str:
@@ -272,11 +257,6 @@ def test_math_renderer_is_bundled(site):
     assert (site / "_static/mathjax/output/chtml/fonts/woff-v2").is_dir()
 
 
-def search_index(site: Path) -> dict:
-    raw = (site / "searchindex.js").read_text("utf-8")
-    return json.loads(raw[raw.index("(") + 1 : raw.rindex(")")])
-
-
 def docs_for(mapping: dict, term: str) -> set[int]:
     docs = mapping.get(term, [])
     return set(docs if isinstance(docs, list) else [docs])
@@ -308,21 +288,26 @@ def chapters_with_glue() -> list[str]:
 
 
 @pytest.mark.parametrize("stem", chapters_with_glue())
-def test_glued_numbers_on_the_page_equal_what_the_package_computes(site, stem):
-    """每章的 tests/test_<章>.py 提供 book_numbers()：用 dlbasics 独立重算正文
-    引用的每个数字。页面上的数字必须逐个等于它们（按正文里的格式）。"""
+def test_glued_numbers_on_the_page_are_the_values_the_chapter_computed(
+    site, stem
+):
+    """页面上每个 {glue:text} 数字都等于执行时 glue 的值（按正文里的格式）。
+
+    这些值由章节调用 dlbasics 的函数算出；它们说的话由 tests/test_<章>.py
+    的叙述性测试检查，两次执行是否逐位相同由 Binder 测试检查。
+    """
     source = (ROOT / f"book/{stem}.md").read_text("utf-8")
     roles = GLUE_ROLE.findall(source)
-    expected = importlib.import_module(f"test_{stem}").book_numbers()
-    missing = sorted({r.split(":")[0] for r in roles} - set(expected))
-    assert missing == [], f"测试没有重算这些 glue 键：{missing}"
+    values = glued_values(stem)
+    missing = sorted({r.split(":")[0] for r in roles} - set(values))
+    assert missing == [], f"执行结果里没有这些 glue 键：{missing}"
     soup = BeautifulSoup(page_html(site, f"book/{stem}"), "html.parser")
     shown = [span.get_text() for span in soup.select("span.pasted-text")]
     assert len(shown) == len(roles)
     for role, text in zip(roles, shown, strict=True):
         key, _, fmt = role.partition(":")
-        want = format(expected[key], fmt) if fmt else str(expected[key])
-        assert text == want, f"{key}: 页面上是 {text}，包算出 {want}"
+        want = format(values[key], fmt) if fmt else str(values[key])
+        assert text == want, f"{key}: 页面上是 {text}，执行时算出 {want}"
 
 
 def test_spiral_page_has_its_figures_and_rendered_math_source(site):
@@ -450,6 +435,15 @@ def test_glossary_terms_are_linked_from_the_chapters(site):
         linked |= {a.get_text() for a in soup.select("a .std-term")}
     unused = sorted(set(terms) - linked)
     assert unused == [], f"这些术语没有任何章节链接到：{unused}"
+
+
+def test_a_plain_build_says_how_to_make_the_pdf(site):
+    """README 的构建命令不生成 PDF：首页给出生成的办法，不放死链接。"""
+    index = page_html(site, "book/index")
+    if 'href="../deep-learning-basics.pdf"' in index:
+        pytest.skip("这份网站已经由 scripts/build_pdf.py 换上了下载链接")
+    assert "scripts/build_pdf.py" in index
+    assert 'class="pdf-download"' in index
 
 
 def test_404_page_and_exec_stats_are_built(site):

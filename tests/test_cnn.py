@@ -29,13 +29,13 @@ from dlbasics.cnn import (
     make_augment,
     per_class_accuracy,
     plateau_end,
+    plot_architecture,
     random_hflip,
     random_rotate,
     random_shift,
     regularization_experiment,
     train_digits,
 )
-from dlbasics.training import evaluate
 from dlbasics.utils import count_parameters
 
 
@@ -312,7 +312,8 @@ def mean(values):
 
 def reach(cfg, sel):
     return [
-        epochs_to_reach(h.train_acc, cfg.target_acc) for h in sel.histories
+        epochs_to_reach(h.train_accuracies, cfg.target_acc)
+        for h in sel.histories
     ]
 
 
@@ -333,7 +334,7 @@ def test_sigmoid_plateau_moves_parameters_but_not_outputs():
     cfg = r["cfg"]
     sig = r["act"]["sigmoid"]
     for history, probe in zip(sig.histories, sig.probes, strict=True):
-        end = plateau_end(history.train_acc, cfg.plateau_acc)
+        end = plateau_end(history.train_accuracies, cfg.plateau_acc)
         assert end >= 10  # 确实有一段平台期
         # 参数走出了超过自身大小的距离……
         assert probe.movement[end - 1] > 1.0
@@ -352,12 +353,12 @@ def test_bigger_network_learns_faster_but_the_small_one_catches_up():
     early = r["cfg"].early_epoch - 1
     lenet_runs, alex_runs = r["act"]["relu"].histories, r["alex"].histories
     # 早期：AlexNet 式网络的每个种子都领先
-    assert min(h.val_acc[early] for h in alex_runs) > max(
-        h.val_acc[early] for h in lenet_runs
+    assert min(h.val_accuracies[early] for h in alex_runs) > max(
+        h.val_accuracies[early] for h in lenet_runs
     )
     # 收敛时：两组的范围重叠（“不相上下”）
-    lenet_final = [h.val_acc[-1] for h in lenet_runs]
-    alex_final = [h.val_acc[-1] for h in alex_runs]
+    lenet_final = [h.val_accuracies[-1] for h in lenet_runs]
+    alex_final = [h.val_accuracies[-1] for h in alex_runs]
     assert min(alex_final) <= max(lenet_final)
     assert min(lenet_final) <= max(alex_final)
     macs_ratio = count_macs(alexnet_small(), (1, 8, 8)) / count_macs(
@@ -373,139 +374,44 @@ def test_dropout_and_augmentation_shrink_the_overfitting_gap():
     def gap(label):
         r = reg[label]
         return sum(
-            t - v for t, v in zip(r.train_acc, r.val_acc, strict=True)
-        ) / len(r.val_acc)
+            t - v
+            for t, v in zip(r.train_accuracies, r.val_accuracies, strict=True)
+        ) / len(r.val_accuracies)
 
-    assert reg["都不用"].train_acc == [1.0, 1.0, 1.0]  # 把训练集完全背下
+    assert reg["都不用"].train_accuracies == [
+        1.0,
+        1.0,
+        1.0,
+    ]  # 把训练集完全背下
     for label in ["dropout", "数据增强", "两者都用"]:
         assert gap(label) < gap("都不用")
     # 单独使用时，每个种子都比“都不用”的每个种子好
     for label in ["dropout", "数据增强"]:
-        assert min(reg[label].val_acc) > max(reg["都不用"].val_acc)
+        assert min(reg[label].val_accuracies) > max(
+            reg["都不用"].val_accuracies
+        )
     # 两者都用：差距最小，但验证准确率不比单用一种好，训练还没学充分
     assert gap("两者都用") == min(gap(k) for k in reg)
-    assert mean(reg["两者都用"].val_acc) < mean(reg["数据增强"].val_acc)
-    assert max(reg["两者都用"].train_acc) < 0.99
+    assert mean(reg["两者都用"].val_accuracies) < mean(
+        reg["数据增强"].val_accuracies
+    )
+    assert max(reg["两者都用"].train_accuracies) < 0.99
     # 水平翻转与不增强相当（范围重叠），不如平移加旋转
-    flip, none = reg["水平翻转"].val_acc, reg["都不用"].val_acc
+    flip, none = reg["水平翻转"].val_accuracies, reg["都不用"].val_accuracies
     assert min(flip) <= max(none) and min(none) <= max(flip)
-    assert max(flip) < min(reg["数据增强"].val_acc)
+    assert max(flip) < min(reg["数据增强"].val_accuracies)
 
 
-# ---------- 正文中的数字（tests/test_book.py 与页面比对） ----------
+# ---------- 本章的图 ----------
 
 
-def book_numbers() -> dict[str, float]:
-    """按 book/cnn.md 的步骤，用同样的实验函数算出正文引用的每个数字。"""
-    r = chapter_results()
-    cfg, splits = r["cfg"], r["splits"]
-    n_lenet = count_parameters(lenet())
-    n_alex = count_parameters(alexnet())
-    alex_rows = layer_table(alexnet(), (3, 224, 224))
-    fc = sum(row.num_params for row in alex_rows if row.name == "Linear")
-    n_classes = int(splits["train"][1].max()) + 1
-    macs = {
-        "lenet": count_macs(lenet_small("relu"), (1, 8, 8)),
-        "alex": count_macs(alexnet_small(), (1, 8, 8)),
-    }
-    out = {f"paper_{k}": v for k, v in ALEXNET_PAPER.items()}
-    out |= {
-        "paper_top5": ALEXNET_PAPER["top5_error"],
-        "paper_runner_up": ALEXNET_PAPER["runner_up_top5_error"],
-        "n_seeds": len(cfg.seeds),
-        "n_seeds_total": len(cfg.seeds),
-        "n_lenet": n_lenet,
-        "n_alex": n_alex,
-        "n_alex_grouped": count_parameters(alexnet(groups=2)),
-        "n_alex_d2l": count_parameters(alexnet(1, 10, conv1_padding=1)),
-        "alex_over_lenet": n_alex / n_lenet,
-        "alex_fc_share": fc / n_alex,
-        "alex_conv1_side": alex_rows[0].output_shape[-1],
-        "n_train": cfg.n_train,
-        "n_val": cfg.n_val,
-        "n_test": len(splits["test"][0]),
-        "n_digits": sum(len(part[0]) for part in splits.values()),
-        "n_digit_classes": n_classes,
-        "chance_acc": 1 / n_classes,
-        "n_lenet_small": count_parameters(lenet_small("relu")),
-        "n_alex_small": count_parameters(alexnet_small()),
-        "macs_lenet": macs["lenet"],
-        "macs_alex": macs["alex"],
-        "macs_ratio": macs["alex"] / macs["lenet"],
-        "macs_early_equiv": cfg.early_epoch * macs["alex"] / macs["lenet"],
-        "lenet_lr_grid": "、".join(f"{lr:g}" for lr in cfg.lenet_lr_grid),
-        "alex_lr_grid": "、".join(f"{lr:g}" for lr in cfg.alex_lr_grid),
-        "lenet_epochs": cfg.lenet_epochs,
-        "alex_epochs": cfg.alex_epochs,
-        "early_epoch": cfg.early_epoch,
-        "target_acc": cfg.target_acc,
-        "plateau_acc": cfg.plateau_acc,
-        "small_n_train": cfg.small_n_train,
-        "max_shift": cfg.max_shift,
-        "max_degrees": cfg.max_degrees,
-    }
-    for act in ["sigmoid", "relu"]:
-        sel = r["act"][act]
-        reached = [x for x in reach(cfg, sel) if x is not None]
-        out[f"{act}_lr"] = sel.lr
-        out[f"{act}_reach_min"] = min(reached)
-        out[f"{act}_reach_max"] = max(reached)
-        out[f"{act}_n_reached"] = len(reached)
-        out[f"{act}_val_min"] = min(h.val_acc[-1] for h in sel.histories)
-        out[f"{act}_val_max"] = max(h.val_acc[-1] for h in sel.histories)
-    sig = r["act"]["sigmoid"]
-    sig_reach = [x or cfg.lenet_epochs for x in reach(cfg, sig)]
-    out["reach_ratio_min"] = min(sig_reach) / max(reach(cfg, r["act"]["relu"]))
-    ends = [plateau_end(h.train_acc, cfg.plateau_acc) for h in sig.histories]
-    pairs = list(zip(sig.probes, ends, strict=True))
-    relu_probes = r["act"]["relu"].probes
-    out |= {
-        "plateau_end_min": min(ends),
-        "plateau_end_max": max(ends),
-        "plateau_move_min": min(p.movement[e - 1] for p, e in pairs),
-        "sig_spread_start": max(p.logit_spread[0] for p in sig.probes),
-        "sig_spread_half": max(
-            max(p.logit_spread[1 : e // 2 + 1]) for p, e in pairs
-        ),
-        "sig_spread_final_min": min(p.logit_spread[-1] for p in sig.probes),
-        "relu_spread_start_min": min(p.logit_spread[0] for p in relu_probes),
-        "relu_spread_ep2_min": min(p.logit_spread[2] for p in relu_probes),
-        "alex_lr": r["alex"].lr,
-    }
-    for tag, sel in [("lenet", r["act"]["relu"]), ("alex", r["alex"])]:
-        early = [h.val_acc[cfg.early_epoch - 1] for h in sel.histories]
-        final = [h.val_acc[-1] for h in sel.histories]
-        out[f"cap_{tag}_early_min"] = min(early)
-        out[f"cap_{tag}_early_max"] = max(early)
-        out[f"cap_{tag}_final_min"] = min(final)
-        out[f"cap_{tag}_final_max"] = max(final)
-    tags = {"都不用": "none", "dropout": "drop", "数据增强": "aug",
-            "两者都用": "both", "水平翻转": "flip"}  # fmt: skip
-    for label, tag in tags.items():
-        reg = r["regular"][label]
-        out[f"reg_{tag}_train_min"] = min(reg.train_acc)
-        out[f"reg_{tag}_train_max"] = max(reg.train_acc)
-        out[f"reg_{tag}_val_min"] = min(reg.val_acc)
-        out[f"reg_{tag}_val_max"] = max(reg.val_acc)
-        out[f"reg_{tag}_val_mean"] = mean(reg.val_acc)
-        out[f"reg_{tag}_gap"] = sum(
-            t - v for t, v in zip(reg.train_acc, reg.val_acc, strict=True)
-        ) / len(reg.val_acc)
-    finals = {
-        "sigmoid": r["act"]["sigmoid"],
-        "lenet": r["act"]["relu"],
-        "alex": r["alex"],
-    }
-    for tag, sel in finals.items():
-        accs = [evaluate(m, *splits["test"]) for m in sel.models]
-        out[f"test_{tag}_min"] = min(accs)
-        out[f"test_{tag}_max"] = max(accs)
-    model = r["regular"]["都不用"].models[0]
-    X_val, y_val = splits["val"]
-    flipped = per_class_accuracy(model, X_val.flip(-1), y_val)
-    worst = sorted(range(10), key=lambda d: flipped[d])[:3]
-    out["flip_worst"] = "、".join(str(d) for d in sorted(worst))
-    out["flip_worst_max"] = max(flipped[d] for d in worst)
-    out["flip_zero"] = flipped[0]
-    out["flip_eight"] = flipped[8]
-    return out
+def test_plot_architecture_draws_one_box_per_block():
+    import matplotlib.pyplot as plt
+
+    blocks = describe_blocks(lenet())
+    ax = plot_architecture(blocks, title="LeNet", n_rows=len(blocks) + 2)
+    assert len(ax.patches) == len(blocks)
+    assert ax.get_ylim()[1] == pytest.approx(len(blocks) + 2.1)
+    with pytest.raises(ValueError, match="conv、pool 或 fc"):
+        plot_architecture([("dense", "x")])
+    plt.close("all")

@@ -141,7 +141,7 @@ def test_fit_line_records_every_update_and_counts_epochs():
         num_epochs=3,
         generator=gen(1),
     )
-    assert len(run.losses) == len(run.path) == 31  # 起点 + 30 次更新
+    assert len(run.train_losses) == len(run.path) == 31  # 起点 + 30 次更新
     assert run.epochs[-1] == 3.0 and run.path[0] == (0.0, 0.0)
 
 
@@ -152,15 +152,20 @@ def test_fit_line_records_validation_loss_and_stops_when_diverging():
         lambda p: SGD(p, 0.1), X, y, batch_size=100, num_epochs=5,
         generator=gen(1), val=val,
     )  # fmt: skip
-    assert len(run.val_losses) == len(run.losses) == 6
+    assert len(run.val_losses) == len(run.train_losses) == 6
     w, b = run.path[-1]
     assert run.val_losses[-1] == pytest.approx(line_mse(*val, w, b), rel=1e-6)
-    assert run.losses[-1] == pytest.approx(line_mse(X, y, w, b), rel=1e-6)
+    assert run.train_losses[-1] == pytest.approx(
+        line_mse(X, y, w, b), rel=1e-6
+    )
     _, blown = fit_line(
         lambda p: SGD(p, 10.0), X, y, batch_size=100, num_epochs=1000,
         generator=gen(1),
     )  # fmt: skip
-    assert not math.isfinite(blown.losses[-1]) and len(blown.losses) < 1001
+    assert (
+        not math.isfinite(blown.train_losses[-1])
+        and len(blown.train_losses) < 1001
+    )
 
 
 def test_least_squares_is_the_minimum():
@@ -179,7 +184,7 @@ def test_last_epoch_mean_and_epochs_to_reach():
         lambda p: SGD(p, 0.3), X, y, batch_size=100, num_epochs=30,
         generator=gen(1),
     )  # fmt: skip
-    target = run.losses[10]
+    target = run.train_losses[10]
     assert epochs_to_reach(run, target) <= 10
     assert epochs_to_reach(run, 0.0) is None
 
@@ -219,10 +224,7 @@ def chapter_results() -> dict:
     cfg = OptimizerConfig()
     X, y = make_splits(cfg)["train"]
     budget = budget_experiment(cfg)
-    chosen = {
-        name: budget[name].lr
-        for name in ["GD（全批量）", "SGD（批量 1）", "小批量 SGD（批量 10）"]
-    }
+    chosen = {name: budget[name].lr for name in cfg.scale_methods}
     return {
         "cfg": cfg,
         "X": X,
@@ -309,79 +311,3 @@ def test_sgd_cost_does_not_grow_with_the_training_set():
     mean = {n: sum(sgd[n]) / len(sgd[n]) for n in (small, large)}
     assert 0.5 < mean[large] / mean[small] < 2  # SGD 几乎不变
     assert max(sgd[large]) < large  # 没看完一遍就到了
-
-
-# ---------- 正文中的数字（tests/test_book.py 与页面比对） ----------
-
-
-def book_numbers() -> dict[str, float]:
-    """按 book/optimizers.md 的步骤，用同样的实验函数算出正文引用的数字。"""
-    r = chapter_results()
-    cfg, X, y, loss_star = r["cfg"], r["X"], r["y"], r["loss_star"]
-    w_star, b_star = least_squares(X, y)
-    _, notes = fit_line(
-        lambda p: Adam(p, lr=cfg.notes_lr), X, y, batch_size=len(X),
-        num_epochs=cfg.notes_steps, generator=gen(1),
-    )  # fmt: skip
-    out = {
-        "w_star": w_star,
-        "b_star": b_star,
-        "loss_star": loss_star,
-        "n_points": cfg.n_points,
-        "noise": cfg.noise,
-        "notes_lr": cfg.notes_lr,
-        "notes_steps": cfg.notes_steps,
-        "notes_w": notes.path[-1][0],
-        "notes_b": notes.path[-1][1],
-        "notes_loss": notes.losses[-1],
-        "notes_gap": notes.losses[-1] / loss_star - 1,
-        "budget_epochs": cfg.budget_epochs,
-        "sgd_updates": cfg.budget_epochs * cfg.n_points,
-        "n_order_seeds": len(cfg.order_seeds),
-        "sens_steps": cfg.sens_steps,
-    }
-    tags = {"GD（全批量）": "gd", "SGD（批量 1）": "sgd",
-            "小批量 SGD（批量 10）": "mb", "GD + 动量 0.9": "mom",
-            "Adam（全批量）": "adam"}  # fmt: skip
-    for name, tag in tags.items():
-        result = r["budget"][name]
-        train = result.train_last_epoch
-        out[f"{tag}_lr"] = result.lr
-        out[f"{tag}_train"] = sum(train) / len(train)
-        out[f"{tag}_train_min"] = min(train)
-        out[f"{tag}_train_max"] = max(train)
-        out[f"{tag}_test"] = sum(result.test_losses) / len(result.test_losses)
-        reach = reach_epochs(r, name)
-        if None not in reach:
-            out[f"{tag}_reach"] = sum(reach) / len(reach)
-            out[f"{tag}_reach_max"] = max(reach)
-    sens = r["sens"]
-    X_wide = make_splits(cfg, cfg.wide_range)["train"][0]
-    out |= {
-        "gd_best_narrow": sens[("GD", "narrow")].best_lr(),
-        "gd_best_wide": sens[("GD", "wide")].best_lr(),
-        "gd_stable_narrow": sens[("GD", "narrow")].largest_stable_lr(),
-        "gd_stable_wide": sens[("GD", "wide")].largest_stable_lr(),
-        "sweep_max": max(cfg.sweep_lrs),
-        "adam_default_lr": sens[("Adam", "narrow")].lrs[0],
-        "adam_default_ratio": sens[("Adam", "narrow")].train[0] / loss_star,
-        "gd_bound_narrow": gd_lr_bound(X),
-        "gd_bound_wide": gd_lr_bound(X_wide),
-    }
-    out["gd_best_ratio"] = out["gd_best_narrow"] / out["gd_best_wide"]
-    for (name, scale), sweep in sens.items():
-        ok = sweep.near_optimal_lrs()
-        if ok:
-            out[f"{name.lower()}_ok_{scale}_min"] = min(ok)
-            out[f"{name.lower()}_ok_{scale}_max"] = max(ok)
-    n_min, n_max = min(cfg.scale_sizes), max(cfg.scale_sizes)
-    out["scale_n_min"], out["scale_n_max"] = n_min, n_max
-    for name, tag in [("GD（全批量）", "gd"), ("SGD（批量 1）", "sgd"),
-                      ("小批量 SGD（批量 10）", "mb")]:  # fmt: skip
-        for n, label in [(n_min, "min"), (n_max, "max")]:
-            runs = r["scale"][name][n]
-            out[f"scale_{tag}_{label}"] = sum(runs) / len(runs)
-    gd = r["scale"]["GD（全批量）"]
-    out["scale_gd_steps_min"] = gd[n_min][0] / n_min
-    out["scale_gd_steps_max"] = gd[n_max][0] / n_max
-    return out

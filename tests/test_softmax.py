@@ -171,93 +171,30 @@ def test_softmax_regression_learns_separable_blobs():
     assert accuracy(X @ W.T + b, y) > 0.9
 
 
-# ---------- 正文中的数字（tests/test_book.py 与页面比对） ----------
+# ---------- 正文的结论：对构建时 glue 的数字断言 ----------
 
 
-def book_numbers() -> dict[str, float]:
-    """按 book/softmax.md 的步骤独立重算正文引用的每个数字。"""
-    out: dict[str, float] = {}
-    pairs = torch.randn(1000, 2, generator=gen(0)) * 5
-    out["n_pairs"] = len(pairs)
-    out["sigmoid_diff"] = (
-        (softmax(pairs)[:, 0] - torch.sigmoid(pairs[:, 0] - pairs[:, 1]))
-        .abs()
-        .max()
-        .item()
-    )
-    o = torch.randn(5, 4, generator=gen(1))
-    out["shift_diff"] = (softmax(o + 100.0) - softmax(o)).abs().max().item()
-    out["f32_max"] = torch.finfo(torch.float32).max
-    out["f32_log_max"] = math.log(torch.finfo(torch.float32).max)
-
-    g = gen(2)
-    logits = torch.randn(
-        8, 5, generator=g, dtype=torch.float64, requires_grad=True
-    )
-    labels = torch.randint(0, 5, (8,), generator=g)
-    ours = cross_entropy(logits, labels)
-    ours.backward()
-    formula = (softmax(logits) - F.one_hot(labels, 5)).detach() / len(labels)
-    out["ce_diff"] = (ours - F.cross_entropy(logits, labels)).abs().item()
-    out["grad_diff"] = (logits.grad - formula).abs().max().item()
-
-    centers = [(0.0, 2.0), (-1.7, -1.0), (1.7, -1.0)]
-    X, y = make_blobs(100, centers, 0.8, generator=gen(0))
-    X_test, y_test = make_blobs(100, centers, 0.8, generator=gen(1))
-    curves = {}
-    for extra_softmax in (False, True):
-        torch.manual_seed(0)
-        model = nn.Linear(2, 3)
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
-        reported, true_ce, grads = [], [], []
-        for _ in range(200):
-            lg = model(X)
-            inputs = torch.softmax(lg, dim=-1) if extra_softmax else lg
-            loss = nn.CrossEntropyLoss()(inputs, y)
-            optimizer.zero_grad()
-            loss.backward()
-            grads.append(model.weight.grad.norm().item())
-            optimizer.step()
-            reported.append(loss.item())
-            true_ce.append(F.cross_entropy(lg.detach(), y).item())
-        curves[extra_softmax] = (reported, true_ce, grads)
-        with torch.no_grad():
-            out[f"{'bug' if extra_softmax else 'ok'}_train_acc"] = accuracy(
-                model(X), y
-            )
-    ok, bad = curves[False], curves[True]
-    out |= {
-        "bug_lr": 0.5,
-        "bug_steps": 200,
-        "bug_floor": math.log(1 + 2 / math.e),
-        "bug_reported": bad[0][-1],
-        "bug_true": bad[1][-1],
-        "ok_true": ok[1][-1],
-        "grad_ratio": ok[2][0] / bad[2][0],
-        "ce_target": 0.3,
-        "ok_reach": next(i for i, v in enumerate(ok[1], 1) if v < 0.3),
-        "bug_reach": next(i for i, v in enumerate(bad[1], 1) if v < 0.3),
-    }
-    W, b = torch.zeros(3, 2), torch.zeros(3)
-    losses = [softmax_regression_step(W, b, X, y, lr=0.5) for _ in range(200)]
-    out |= {
-        "reg_steps": 200,
-        "reg_loss": losses[-1],
-        "reg_train_acc": accuracy(X @ W.T + b, y),
-        "reg_test_acc": accuracy(X_test @ W.T + b, y_test),
-        "floor_1000": math.log(1 + 999 / math.e),
-    }
-    return out
+@pytest.fixture(scope="module")
+def page(glued) -> dict:
+    return glued("softmax")
 
 
-def test_double_softmax_hits_its_floor_and_slows_training():
-    numbers = book_numbers()
-    assert (
-        numbers["bug_floor"]
-        < numbers["bug_reported"]
-        < numbers["bug_floor"] + 0.1
-    )
-    assert numbers["grad_ratio"] > 2
-    assert numbers["bug_reach"] > numbers["ok_reach"]
+def test_softmax_identities_hold_to_rounding(page):
+    assert page["sigmoid_diff"] < 1e-6
+    assert page["shift_diff"] < 1e-5
+    assert page["ce_diff"] < 1e-12 and page["grad_diff"] < 1e-12
+    assert page["f32_log_max"] == math.log(page["f32_max"])
+
+
+def test_double_softmax_hits_its_floor_and_slows_training(page):
+    assert page["bug_floor"] == math.log(1 + 2 / math.e)
+    assert page["bug_floor"] < page["bug_reported"] < page["bug_floor"] + 0.1
+    assert page["grad_ratio"] > 2
+    assert page["bug_reach"] > page["ok_reach"]
     # 正文：错误做法也能分对大部分训练点，所以难以发现
-    assert numbers["bug_train_acc"] > 0.8
+    assert page["bug_train_acc"] > 0.8
+
+
+def test_softmax_regression_from_scratch_learns_the_blobs(page):
+    assert page["reg_train_acc"] > 0.9 and page["reg_test_acc"] > 0.9
+    assert page["floor_1000"] == math.log(1 + 999 / math.e)

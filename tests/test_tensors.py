@@ -14,6 +14,8 @@ from dlbasics.tensors import (
     central_difference,
     describe,
     normal_pdf,
+    plot_broadcast,
+    plot_histogram_with_density,
     sample_mean_var,
     svd_reconstruction_error,
 )
@@ -121,54 +123,54 @@ def test_associativity_gap_is_rounding_only():
         associativity_gap(torch.ones(3), eye, eye)
 
 
-# ---------- 正文中的数字（tests/test_book.py 与页面比对） ----------
+# ---------- 正文的结论：对构建时 glue 的数字断言 ----------
 
 
-def book_numbers() -> dict[str, float]:
-    """按 book/tensors.md 的步骤独立重算正文引用的每个数字。"""
-    A = torch.randn(4, 3, generator=torch.Generator().manual_seed(1))
-    demo = HistogramDemo()
-    g = torch.Generator().manual_seed(demo.seed)
-    mean, var = sample_mean_var(torch.randn(demo.n, generator=g))
+@pytest.fixture(scope="module")
+def page(glued) -> dict:
+    return glued("tensors")
 
-    x = torch.tensor(2.0, requires_grad=True)
-    (x**3 + 2 * x).backward()
 
-    def f(t):
-        return torch.sin(t) * t**2
+def test_float64_is_many_orders_more_exact_than_float32(page):
+    assert page["svd_err32"] < 10 * page["eps32"]
+    assert page["svd_err64"] < 10 * page["eps64"]
+    assert page["svd_err64"] < page["svd_err32"] * 1e-6
+    assert 0 < page["assoc_diff32"] and page["assoc_diff64"] < (
+        page["assoc_diff32"] * 1e-6
+    )
 
-    xs = torch.linspace(-3, 3, 61, dtype=torch.float64, requires_grad=True)
-    f(xs).sum().backward()
-    hand = torch.cos(xs) * xs**2 + 2 * xs * torch.sin(xs)
-    numeric = central_difference(f, xs.detach(), h=1e-5)
 
-    xe = torch.linspace(-2, 2, 41, dtype=torch.float64, requires_grad=True)
-    for _ in range(2):  # 练习：两次 backward 之间不清零
-        torch.exp(-(xe**2)).sum().backward()
-    exact = -2 * xe.detach() * torch.exp(-(xe.detach() ** 2))
-    ratio = (xe.grad / exact)[exact != 0]
+def test_sample_mean_lies_within_two_standard_errors(page):
+    assert abs(page["hist_mean"]) < 2 * page["hist_se"]
+    assert abs(page["hist_var"] - 1) < 0.1
+    assert page["hist_per_bin"] == page["hist_n"] / page["hist_bins"]
 
-    g = torch.Generator().manual_seed(3)  # 练习：矩阵乘法的结合律
-    mats = [
-        torch.randn(*s, generator=g) for s in [(50, 40), (40, 60), (60, 30)]
-    ]
-    return {
-        "assoc_diff32": associativity_gap(*mats),
-        "assoc_diff64": associativity_gap(*(m.double() for m in mats)),
-        "eps32": torch.finfo(torch.float32).eps,
-        "eps64": torch.finfo(torch.float64).eps,
-        "svd_err32": svd_reconstruction_error(A),
-        "svd_err64": svd_reconstruction_error(A.double()),
-        "hist_n": demo.n,
-        "hist_bins": demo.bins,
-        "hist_mean": mean,
-        "hist_var": var,
-        "hist_se": 1 / demo.n**0.5,
-        "hist_per_bin": demo.n / demo.bins,
-        "ad_x": 2.0,
-        "ad_grad": x.grad.item(),
-        "ad_hand": 3 * 2.0**2 + 2,
-        "ad_err_hand": (xs.grad - hand.detach()).abs().max().item(),
-        "ad_err_numeric": (xs.grad - numeric).abs().max().item(),
-        "ad_double_ratio": ratio.mean().item(),
-    }
+
+def test_autograd_matches_the_hand_derivative(page):
+    assert page["ad_grad"] == page["ad_hand"] == 3 * page["ad_x"] ** 2 + 2
+    assert page["ad_err_hand"] < 1e-12
+    assert page["ad_err_numeric"] < 1e-8
+    # 两次 backward 不清零：梯度恰好累加成两倍
+    assert page["ad_double_ratio"] == 2.0
+
+
+# ---------- 本章的图 ----------
+
+
+def test_histogram_with_density_draws_bins_and_the_curve():
+    sample = torch.randn(200, generator=torch.Generator().manual_seed(0))
+    ax = plot_histogram_with_density(sample, 20)
+    assert len(ax.patches) == 20
+    assert len(ax.get_lines()) == 1
+    # 密度直方图：柱子面积之和为 1
+    area = sum(p.get_width() * p.get_height() for p in ax.patches)
+    assert area == pytest.approx(1.0)
+
+
+def test_plot_broadcast_draws_every_cell_and_rejects_bad_shapes():
+    ax = plot_broadcast((3, 1), (1, 4))
+    assert len(ax.patches) == 3 * (3 * 4)
+    dashed = [p for p in ax.patches if p.get_linestyle() == "--"]
+    assert len(dashed) == (12 - 3) + (12 - 4)  # 复制出来的格子
+    with pytest.raises(ValueError, match="不能广播"):
+        plot_broadcast((2, 3), (3, 2))

@@ -7,8 +7,14 @@ import torch
 from torch import nn
 
 from conftest import bad_input
-from dlbasics.training import History, accuracy, evaluate, train_classifier
-from dlbasics.utils import check_positive_int, count_parameters
+from dlbasics.training import (
+    History,
+    accuracy,
+    evaluate,
+    predict_grid,
+    train_classifier,
+)
+from dlbasics.utils import check_positive_int, count_parameters, square_grid
 
 
 def toy_data():
@@ -35,9 +41,9 @@ def test_train_classifier_records_every_step_and_learns():
     model = nn.Linear(2, 2)
     history = train_classifier(model, X, y, lr=0.1, num_steps=50)
     assert isinstance(history, History)
-    assert len(history.losses) == len(history.accuracies) == 50
-    assert history.final_loss == history.losses[-1]
-    assert history.losses[-1] < 0.5 * history.losses[0]
+    assert len(history.train_losses) == len(history.train_accuracies) == 50
+    assert history.final_loss == history.train_losses[-1]
+    assert history.train_losses[-1] < 0.5 * history.train_losses[0]
     assert evaluate(model, X, y) > 0.95
 
 
@@ -155,8 +161,8 @@ def test_train_minibatch_calls_back_before_and_after_each_epoch():
         callback=lambda epoch, m: seen.append((epoch, m.training)),
     )
     assert seen == [(0, True), (1, False), (2, False), (3, False)]
-    assert len(history.train_loss) == len(history.train_acc) == 3
-    assert len(history.val_acc) == 2  # 第 2 轮与最后一轮
+    assert len(history.train_losses) == len(history.train_accuracies) == 3
+    assert len(history.val_accuracies) == 2  # 第 2 轮与最后一轮
     with pytest.raises(ValueError, match="val_every"):
         train_minibatch(
             model, X, y, X, y,
@@ -164,3 +170,33 @@ def test_train_minibatch_calls_back_before_and_after_each_epoch():
             num_epochs=1, batch_size=8,
             generator=torch.Generator().manual_seed(0), val_every=0,
         )  # fmt: skip
+
+
+# ---------- 决策区域的网格 ----------
+
+
+def test_predict_grid_labels_match_a_hand_built_model():
+    # 手工构造的线性模型：x1 > 0 判为第 1 类，否则第 0 类
+    model = nn.Linear(2, 2)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[-1.0, 0.0], [1.0, 0.0]]))
+        model.bias.zero_()
+    xx, yy, labels = predict_grid(model, lim=1.0, resolution=21)
+    assert xx.shape == yy.shape == labels.shape == (21, 21)
+    assert ((labels == 1) == (xx > 0)).all()
+    assert xx[0, 0] == -1.0 and yy[-1, 0] == 1.0  # 行对应 x2，列对应 x1
+    with pytest.raises(ValueError, match="resolution"):
+        predict_grid(model, resolution=1)
+
+
+def test_square_grid_rows_follow_x2_and_points_flatten_the_grid():
+    xx, yy, points = square_grid(2.0, 5)
+    assert xx.shape == yy.shape == (5, 5) and points.shape == (25, 2)
+    assert xx[0].tolist() == [-2.0, -1.0, 0.0, 1.0, 2.0]
+    assert yy[:, 0].tolist() == [-2.0, -1.0, 0.0, 1.0, 2.0]
+    assert points[6].tolist() == [xx[1, 1].item(), yy[1, 1].item()]
+    assert square_grid(1.0, 3, dtype=torch.float64)[2].dtype == torch.float64
+    with pytest.raises(ValueError, match="resolution"):
+        square_grid(1.0, 1)
+    with pytest.raises(ValueError, match="lim"):
+        square_grid(0.0, 3)

@@ -25,6 +25,7 @@ from dlbasics import (
     spiral,
     tensors,
     training,
+    utils,
     width_depth,
 )
 from dlbasics.validation import check_memory, physical_memory_bytes
@@ -77,10 +78,10 @@ DIGIT_LABELS = torch.arange(6) % 3
 PROBES = [
     (
         spiral.make_spiral,
-        {"n_per_class": 5, "n_classes": 3, "noise": 0.1, "generator": gen()},
+        {"n_per_class": 5, "num_classes": 3, "noise": 0.1, "generator": gen()},
         {
             "n_per_class": [*BAD_COUNTS, 10**12],
-            "n_classes": BAD_COUNTS,
+            "num_classes": BAD_COUNTS,
             "noise": BAD_NONNEGATIVE,
             "generator": [0, "seed"],
         },
@@ -95,7 +96,12 @@ PROBES = [
         },
     ),
     (
-        spiral.predict_grid,
+        utils.square_grid,
+        {"lim": 1.0, "resolution": 3},
+        {"lim": BAD_POSITIVE, "resolution": [1, 0, 2.5, None, 10**7]},
+    ),
+    (
+        training.predict_grid,
         {"model": spiral.make_linear_model(), "lim": 1.0, "resolution": 5},
         {
             "model": [None, "linear"],
@@ -500,7 +506,7 @@ PROBES = [
         },
     ),
     (
-        plotting.plot_histogram_with_density,
+        tensors.plot_histogram_with_density,
         {"sample": torch.randn(20, generator=gen()), "bins": 5},
         {
             "sample": [None, torch.zeros(0), torch.full((5,), NAN)],
@@ -508,7 +514,7 @@ PROBES = [
         },
     ),
     (
-        plotting.plot_broadcast,
+        tensors.plot_broadcast,
         {"shape_a": (3, 1), "shape_b": (1, 4)},
         {"shape_a": [None, (3,), (0, 1), (100, 100)], "shape_b": [(1, 2.5)]},
     ),

@@ -171,7 +171,7 @@ def mean(values):
 
 
 def ok_depths(budget):
-    return [d for d, r in budget.items() if min(r.test_acc) > 0.9]
+    return [d for d, r in budget.items() if min(r.test_accuracies) > 0.9]
 
 
 @pytest.mark.slow
@@ -188,15 +188,17 @@ def test_shallow_depths_are_comparable_and_too_narrow_fails():
     b = chapter_results()["budget"]
     ok = ok_depths(b)
     assert ok == [1, 2, 3]
-    means = [mean(b[d].test_acc) for d in ok]
-    seed_spread = max(max(b[d].test_acc) - min(b[d].test_acc) for d in ok)
+    means = [mean(b[d].test_accuracies) for d in ok]
+    seed_spread = max(
+        max(b[d].test_accuracies) - min(b[d].test_accuracies) for d in ok
+    )
     # “不相上下”：深度之间的差别不比同一深度内种子之间的差别大
     assert max(means) - min(means) <= seed_spread
-    failed = [a for d in (4, 6) for a in b[d].test_acc if a < 0.4]
+    failed = [a for d in (4, 6) for a in b[d].test_accuracies if a < 0.4]
     assert len(failed) >= 2
     # 其余的也明显比浅网络差
-    worst_ok = min(min(b[d].test_acc) for d in ok)
-    assert all(a < worst_ok for d in (4, 6) for a in b[d].test_acc)
+    worst_ok = min(min(b[d].test_accuracies) for d in ok)
+    assert all(a < worst_ok for d in (4, 6) for a in b[d].test_accuracies)
 
 
 @pytest.mark.slow
@@ -240,106 +242,3 @@ def test_extra_width_adds_few_new_directions():
     ranks = [rank for rank, _ in widths.values()]
     assert max(ranks) < 20 < max(widths)
     assert all(acc > 0.97 for _, acc in widths.values())
-
-
-# ---------- 正文中的数字（tests/test_book.py 与页面比对） ----------
-
-
-def book_numbers() -> dict[str, float]:
-    """按 book/width_depth.md 的步骤，用同样的实验函数算出正文引用的数字。"""
-    r = chapter_results()
-    cfg, budget, regions = r["cfg"], r["budget"], r["regions"]
-    ok = ok_depths(budget)
-    fail = [d for d in cfg.depths if d not in ok]
-    out = {
-        "n_per_class": cfg.n_per_class,
-        "bias_std": cfg.bias_std,
-        "budget": cfg.budget,
-        "depth_min": min(cfg.depths),
-        "depth_max": max(cfg.depths),
-        "num_steps": cfg.num_steps,
-        "n_seeds": len(cfg.seeds),
-        "lr_grid_text": "、".join(f"{lr:g}" for lr in cfg.lr_grid),
-        "ok_depth_max": max(ok),
-        "ok_width_min": budget[max(ok)].width,
-        "ok_test_min": min(min(budget[d].test_acc) for d in ok),
-        "ok_test_max": max(max(budget[d].test_acc) for d in ok),
-        "fail_depth_min": min(fail),
-        "fail_width": budget[min(fail)].width,
-        "fail_depth_max": max(fail),
-        "fail_width_deepest": budget[max(fail)].width,
-        "chance_acc": 1 / 3,
-        "n_failed_runs": sum(
-            a < 0.4 for d in fail for a in budget[d].test_acc
-        ),
-        "n_fail_runs_total": len(fail) * len(cfg.seeds),
-        "region_lim": cfg.region_lim,
-        "region_resolution": cfg.region_resolution,
-        "region_budget": cfg.region_budget,
-    }
-    mean_regions = {shape: mean(c) for shape, c in regions.items()}
-    points = [
-        (math.log(d * (n // d)), math.log(mean_regions[(d, n // d)]))
-        for d in cfg.region_depths
-        for n in cfg.region_neurons
-    ]
-    x_mean = mean([x for x, _ in points])
-    y_mean = mean([y for _, y in points])
-    out["region_slope"] = sum(
-        (x - x_mean) * (y - y_mean) for x, y in points
-    ) / sum((x - x_mean) ** 2 for x, _ in points)
-    n_max = max(cfg.region_neurons)
-    at_max = [mean_regions[(d, n_max // d)] for d in cfg.region_depths]
-    shapes = {
-        d: width_for_budget(cfg.region_budget, d)
-        for d in cfg.region_budget_depths
-    }
-    ratios = [
-        sum(budget[d].trained_regions) / sum(budget[d].init_regions)
-        for d in ok
-    ]
-    out |= {
-        "region_nmax": n_max,
-        "region_nmax_low": min(at_max),
-        "region_nmax_high": max(at_max),
-        "regions_shallow": mean_regions[(1, shapes[1])],
-        "regions_shallow_n": shapes[1],
-        "regions_deep_max": max(
-            mean_regions[(d, w)] for d, w in shapes.items() if d > 1
-        ),
-        "regions_deep_n_max": max(d * w for d, w in shapes.items() if d > 1),
-        "trained_ratio_min": min(ratios),
-        "trained_ratio_max": max(ratios),
-        "deep_depth": cfg.deep_depth,
-        "deep_width": cfg.deep_width,
-        "deep_steps": cfg.deep_steps,
-        "deep_lr": cfg.deep_lr,
-        "deep_small_lr": cfg.deep_small_lr,
-        "chance_loss": math.log(3),
-    }
-    tags = {
-        "sigmoid，PyTorch 默认初始化": "sigmoid",
-        "ReLU，He 初始化": "relu",
-        "ReLU，He 初始化，学习率缩小 10 倍": "relu_small",
-        "sigmoid + 残差连接": "residual",
-    }
-    for label, tag in tags.items():
-        runs = r["deep"][label]
-        values = {
-            "loss": [losses[-1] for losses, _ in runs],
-            "acc": [acc for _, acc in runs],
-            "rebound": [max_rebound(losses) for losses, _ in runs],
-        }
-        for key, vals in values.items():
-            out[f"deep_{tag}_{key}_min"] = min(vals)
-            out[f"deep_{tag}_{key}_max"] = max(vals)
-    widths = r["widths"]
-    out |= {
-        "width_min": min(cfg.widths),
-        "width_max": max(cfg.widths),
-        "rank_energy": 0.99,
-        "rank_max": max(rank for rank, _ in widths.values()),
-        "acc_min_width": widths[min(cfg.widths)][1],
-        "acc_max_width": widths[max(cfg.widths)][1],
-    }
-    return out

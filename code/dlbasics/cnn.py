@@ -8,8 +8,11 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from matplotlib.axes import Axes
+from matplotlib.patches import FancyBboxPatch
 from torch import nn
 
+from dlbasics.plotting import CLASS_COLORS, new_axes
 from dlbasics.validation import (
     check_float,
     check_generator,
@@ -550,7 +553,9 @@ def select_and_train(
         check_positive_float("lr_grid 中的学习率", lr)
     first, *others = cfg.seeds
     trials = {lr: run(lr, first) for lr in lr_grid}
-    val_by_lr = {lr: trial[1].val_acc[-1] for lr, trial in trials.items()}
+    val_by_lr = {
+        lr: trial[1].val_accuracies[-1] for lr, trial in trials.items()
+    }
     best = max(lr_grid, key=val_by_lr.get)
     runs = [trials[best]] + [run(best, seed) for seed in others]
     return Selection(
@@ -631,8 +636,8 @@ REGULARIZATION_SETTINGS: dict[str, tuple[float, str | None]] = {
 class RegularizationResult:
     """实验三中一种设置的结果，每个种子一项。"""
 
-    train_acc: list[float]  # 在原始训练图上（评估模式）的准确率
-    val_acc: list[float]
+    train_accuracies: list[float]  # 在原始训练图上（评估模式）的准确率
+    val_accuracies: list[float]
     models: list[nn.Module]
 
 
@@ -654,8 +659,8 @@ def regularization_experiment(
                 max_shift=cfg.max_shift, max_degrees=cfg.max_degrees,
                 val_every=cfg.small_epochs,
             )  # fmt: skip
-            result.train_acc.append(evaluate(model, data[0], data[1]))
-            result.val_acc.append(history.val_acc[-1])
+            result.train_accuracies.append(evaluate(model, data[0], data[1]))
+            result.val_accuracies.append(history.val_accuracies[-1])
             result.models.append(model)
         results[label] = result
     return results
@@ -707,3 +712,41 @@ def count_macs(model: nn.Sequential, input_shape: tuple[int, ...]) -> int:
                 total += layer.in_features * layer.out_features
             x = out
     return total
+
+
+def plot_architecture(
+    blocks: list[tuple[str, str]],
+    ax: Axes | None = None,
+    *,
+    title: str = "",
+    n_rows: int | None = None,
+) -> Axes:
+    """把网络画成自下而上的一列方块：卷积、汇聚、全连接用不同颜色。
+
+    ``blocks`` 来自 ``dlbasics.cnn.describe_blocks``；最下面是输入端。
+    并排画两个网络时，给两者相同的 ``n_rows``，方块就一样大。
+    """
+    colors = {
+        "conv": CLASS_COLORS[0],
+        "pool": CLASS_COLORS[2],
+        "fc": CLASS_COLORS[1],
+    }
+    ax = new_axes(ax)
+    for i, (kind, text) in enumerate(blocks):
+        if kind not in colors:
+            raise ValueError(f"未知的方块种类 {kind!r}，应为 conv、pool 或 fc")
+        ax.add_patch(
+            FancyBboxPatch(
+                (0.05, i + 0.12), 0.9, 0.76, boxstyle="round,pad=0.02",
+                facecolor=colors[kind], alpha=0.25, edgecolor=colors[kind],
+            )
+        )  # fmt: skip
+        ax.text(0.5, i + 0.5, text, ha="center", va="center", fontsize=8)
+        if i > 0:
+            arrow = {"arrowstyle": "->", "color": "0.5"}
+            ax.annotate("", (0.5, i + 0.1), (0.5, i - 0.1), arrowprops=arrow)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.1, max(len(blocks), n_rows or 0) + 0.1)
+    ax.set_title(title)
+    ax.axis("off")
+    return ax

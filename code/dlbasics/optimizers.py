@@ -201,7 +201,7 @@ class RegressionRun:
     ``val_losses`` 只在给出验证集时记录。
     """
 
-    losses: list[float] = field(default_factory=list)
+    train_losses: list[float] = field(default_factory=list)
     path: list[tuple[float, float]] = field(default_factory=list)
     epochs: list[float] = field(default_factory=list)
     val_losses: list[float] = field(default_factory=list)
@@ -271,7 +271,7 @@ def fit_line(
 
     def record(samples_seen: int) -> None:
         w, b = model.weight.item(), model.bias.item()
-        run.losses.append(train_mse(w, b))
+        run.train_losses.append(train_mse(w, b))
         if val_mse is not None:
             run.val_losses.append(val_mse(w, b))
         run.path.append((w, b))
@@ -290,7 +290,7 @@ def fit_line(
         optimizer.step()
         seen += len(idx)
         record(seen)
-        if not math.isfinite(run.losses[-1]):
+        if not math.isfinite(run.train_losses[-1]):
             break  # 已经发散：再算下去也只是 inf 或 nan
     return model, run
 
@@ -348,6 +348,11 @@ class OptimizerConfig:
     sweep_lrs: tuple[float, ...] = tuple(10 ** (k / 4) for k in range(-12, 5))
     scale_sizes: tuple[int, ...] = (100, 1000, 10000)  # 实验四：训练集大小
     scale_tolerance: float = 0.05  # 损失降到最小值的 1.05 倍以内算“到达”
+    scale_methods: tuple[str, ...] = (  # 实验四比较的方法
+        "GD（全批量）",
+        "SGD（批量 1）",
+        "小批量 SGD（批量 10）",
+    )
 
 
 def make_splits(
@@ -470,7 +475,7 @@ def budget_experiment(
             val_by_lr=val_by_lr,
             runs=runs,
             train_last_epoch=[
-                last_epoch_mean(r.losses, n, batch) for r in runs
+                last_epoch_mean(r.train_losses, n, batch) for r in runs
             ],
             test_losses=[line_mse(*data["test"], *r.path[-1]) for r in runs],
         )
@@ -535,7 +540,7 @@ def sensitivity_experiment(
                     num_epochs=cfg.sens_steps, val=data["val"],
                     generator=torch.Generator().manual_seed(cfg.order_seeds[0]),
                 )  # fmt: skip
-                train.append(run.losses[-1])
+                train.append(run.train_losses[-1])
                 val.append(run.val_losses[-1])
             results[(name, scale)] = SweepResult(
                 lrs=list(cfg.sweep_lrs),
@@ -647,7 +652,7 @@ def epochs_to_reach(run: RegressionRun, target: float) -> float | None:
     """训练损失第一次不超过 ``target`` 时已经处理的轮数；没到达时为 None。"""
     check_instance("run", run, RegressionRun)
     check_float("target", target)
-    for loss, epoch in zip(run.losses, run.epochs, strict=True):
+    for loss, epoch in zip(run.train_losses, run.epochs, strict=True):
         if loss <= target:
             return epoch
     return None

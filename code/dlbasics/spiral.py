@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
+from matplotlib.axes import Axes
 from torch import nn
 
+from dlbasics.plotting import CLASS_COLORS, check_points, new_axes
 from dlbasics.validation import (
     check_float,
     check_generator,
@@ -26,7 +27,7 @@ class SpiralConfig:
     """螺旋数据分类实验的全部设置；书中的数字都由这组设置算出。"""
 
     n_per_class: int = 1000  # 每类样本数
-    n_classes: int = 3  # 类别数（螺旋臂数）
+    num_classes: int = 3  # 类别数（螺旋臂数）
     noise: float = 0.2  # 角度噪声的标准差（弧度）
     data_seed: int = 12345  # 训练集的随机种子
     val_seed: int = 777  # 验证集的随机种子（同分布、另取一份）
@@ -41,19 +42,19 @@ class SpiralConfig:
 
 def make_spiral(
     n_per_class: int = 1000,
-    n_classes: int = 3,
+    num_classes: int = 3,
     noise: float = 0.2,
     *,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """生成 ``n_classes`` 条交错的二维螺旋臂。
+    """生成 ``num_classes`` 条交错的二维螺旋臂。
 
     第 c 类的第 i 个点取 t = i / (n - 1)，再取
     θ = 2π/C · (c + 2t) + σε（ε ~ N(0, 1)），坐标 x = t · (sin θ, cos θ)。
 
     Args:
         n_per_class: 每类的点数 n，至少为 1。
-        n_classes: 类别数 C，至少为 1。
+        num_classes: 类别数 C，至少为 1。
         noise: 角度噪声的标准差 σ，不能为负。
         generator: 随机数生成器；为 ``None`` 时用 PyTorch 的全局生成器。
 
@@ -62,15 +63,15 @@ def make_spiral(
         ``y`` 形状 (n·C,)，int64，取值 0 到 C-1，按类别依次排列。
     """
     n_per_class = check_positive_int("n_per_class", n_per_class)
-    n_classes = check_positive_int("n_classes", n_classes)
+    num_classes = check_positive_int("num_classes", num_classes)
     noise = check_float("noise（角度噪声的标准差）", noise, low=0.0)
     check_generator("generator", generator, required=False)
-    check_memory("n_per_class × n_classes", n_per_class * n_classes * 3)
+    check_memory("n_per_class × num_classes", n_per_class * num_classes * 3)
     t = torch.linspace(0.0, 1.0, n_per_class)
     xs, ys = [], []
-    for c in range(n_classes):
+    for c in range(num_classes):
         eps = torch.randn(n_per_class, generator=generator)
-        theta = 2 * math.pi / n_classes * (c + 2 * t) + noise * eps
+        theta = 2 * math.pi / num_classes * (c + 2 * t) + noise * eps
         xs.append(torch.stack([t * torch.sin(theta), t * torch.cos(theta)], 1))
         ys.append(torch.full((n_per_class,), c, dtype=torch.long))
     return torch.cat(xs), torch.cat(ys)
@@ -143,34 +144,6 @@ def collapse_linear_layers(model: nn.Sequential) -> nn.Linear:
     return merged
 
 
-def _model_dtype(model: nn.Module) -> torch.dtype:
-    """模型参数的浮点类型（没有参数时用默认类型）。"""
-    for parameter in model.parameters():
-        if parameter.is_floating_point():
-            return parameter.dtype
-    return torch.get_default_dtype()
-
-
-@torch.no_grad()
-def predict_grid(
-    model: nn.Module, *, lim: float = 1.1, resolution: int = 300
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """在正方形 [-lim, lim]² 的网格上预测类别，用来画决策区域。
-
-    Returns:
-        ``(xx, yy, labels)``，形状都是 (resolution, resolution) 的数组。
-    """
-    check_instance("model", model, nn.Module)
-    lim = check_positive_float("lim", lim)
-    resolution = check_int("resolution", resolution, minimum=2)
-    check_memory("resolution²", resolution * resolution * 8)
-    axis = torch.linspace(-lim, lim, resolution, dtype=_model_dtype(model))
-    yy, xx = torch.meshgrid(axis, axis, indexing="ij")
-    points = torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)
-    labels = model(points).argmax(dim=1).reshape(resolution, resolution)
-    return xx.numpy(), yy.numpy(), labels.numpy()
-
-
 def logit_plane(logits: torch.Tensor) -> torch.Tensor:
     """把三类的 logits 投影到与 (1, 1, 1) 正交的平面，(..., 3) -> (..., 2)。
 
@@ -215,7 +188,7 @@ def make_splits(
     return {
         name: make_spiral(
             cfg.n_per_class,
-            cfg.n_classes,
+            cfg.num_classes,
             cfg.noise,
             generator=torch.Generator().manual_seed(seed),
         )
@@ -225,3 +198,47 @@ def make_splits(
             ("test", cfg.test_seed),
         ]
     }
+
+
+@torch.no_grad()
+def plot_logit_plane(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    ax: Axes | None = None,
+    *,
+    n_lines: int = 11,
+) -> Axes:
+    """把数据点和输入平面上的方格线一起映射到三分类模型的 logit 平面。
+
+    在 logit 平面里，决策边界是从原点出发、互成 120° 的三条射线（虚线）。
+    线性模型把方格线映射成仍然平行的直线；带 ReLU 的网络把它们折弯。
+    """
+    check_points(X, y)
+    ax = new_axes(ax)
+    lines = grid_lines(lim=1.0, n_lines=n_lines)
+    mapped = logit_plane(model(lines.reshape(-1, 2))).reshape(
+        lines.shape[0], lines.shape[1], 2
+    )
+    for line in mapped.numpy():
+        ax.plot(line[:, 0], line[:, 1], color="0.6", lw=0.6, zorder=1)
+    points = logit_plane(model(X))
+    for c in range(int(y.max()) + 1):
+        pts = points[y == c].numpy()
+        ax.scatter(pts[:, 0], pts[:, 1], s=3, color=CLASS_COLORS[c], zorder=2)
+    reach = float(points.abs().max()) * 1.05
+    for k in range(3):
+        # 三个 one-hot 方向的中间方向就是两类 logit 相等的边界
+        direction = -logit_plane(torch.eye(3)[k])
+        direction = direction / direction.norm()
+        ax.plot(
+            [0, reach * direction[0]],
+            [0, reach * direction[1]],
+            "k--",
+            lw=1,
+            zorder=3,
+        )
+    ax.set_aspect("equal")
+    ax.set_xlabel("logit 平面坐标 1")
+    ax.set_ylabel("logit 平面坐标 2")
+    return ax

@@ -8,10 +8,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+from matplotlib.axes import Axes
+from matplotlib.patches import Rectangle
 
+from dlbasics.plotting import CLASS_COLORS, new_axes
 from dlbasics.validation import (
     check_float,
+    check_int,
+    check_pair,
     check_positive_float,
+    check_positive_int,
     check_tensor,
 )
 
@@ -132,3 +138,93 @@ def associativity_gap(
             "不能依次相乘：前一个的列数要等于后一个的行数"
         )
     return ((A @ B) @ C - A @ (B @ C)).abs().max().item()
+
+
+def plot_histogram_with_density(
+    sample: torch.Tensor, bins: int, ax: Axes | None = None
+) -> Axes:
+    """样本的密度直方图（面积和为 1），叠加标准正态分布的密度曲线。"""
+    check_tensor("sample", sample, ndim=1, floating=True, finite=True)
+    bins = check_positive_int("bins", bins)
+    ax = new_axes(ax)
+    values = sample.detach().cpu().numpy()
+    ax.hist(
+        values,
+        bins=bins,
+        density=True,
+        color=CLASS_COLORS[0],
+        alpha=0.6,
+        label=f"{len(values)} 个样本的直方图",
+    )
+    grid = torch.linspace(
+        float(values.min()) - 0.5, float(values.max()) + 0.5, 400
+    )
+    ax.plot(
+        grid.numpy(),
+        normal_pdf(grid).numpy(),
+        color=CLASS_COLORS[1],
+        label="N(0, 1) 的密度",
+    )
+    ax.set_xlabel("$x$")
+    ax.set_ylabel("概率密度")
+    ax.legend()
+    return ax
+
+
+def plot_broadcast(
+    shape_a: tuple[int, int], shape_b: tuple[int, int], ax: Axes | None = None
+) -> Axes:
+    """画出两个二维形状广播成结果形状的过程：实格是原有元素，虚格是复制出来的。"""
+    for name, shape in (("shape_a", shape_a), ("shape_b", shape_b)):
+        for length in check_pair(name, shape, "(3, 1)"):
+            check_int(name, length, minimum=1)
+    try:
+        out = broadcast_shape(shape_a, shape_b)
+    except ValueError as err:
+        raise ValueError(f"shape_a 与 shape_b 不能广播：{err}") from err
+    if out[0] * out[1] > 400:
+        raise ValueError(
+            f"结果形状 {out} 太大，画出来看不清；请用小一点的形状"
+        )
+    ax = new_axes(ax)
+    x0 = 0.0
+    panels = [(shape_a, "a"), (shape_b, "b"), (out, "结果")]
+    for k, (shape, name) in enumerate(panels):
+        rows, cols = out
+        for i in range(rows):
+            for j in range(cols):
+                real = k == 2 or (i < shape[0] and j < shape[1])
+                ax.add_patch(
+                    Rectangle(
+                        (x0 + j, -i - 1),
+                        1,
+                        1,
+                        facecolor=CLASS_COLORS[k] if real else "white",
+                        edgecolor=CLASS_COLORS[k],
+                        alpha=0.8 if real else 1.0,
+                        linestyle="-" if real else "--",
+                        linewidth=1.2,
+                    )
+                )
+        ax.text(
+            x0 + cols / 2,
+            0.4,
+            f"{name} {tuple(shape)}",
+            ha="center",
+            va="bottom",
+        )
+        if k < 2:
+            ax.text(
+                x0 + cols + 0.6,
+                -rows / 2,
+                "+" if k == 0 else "=",
+                ha="center",
+                va="center",
+                fontsize=16,
+            )
+        x0 += cols + 1.2
+    ax.set_xlim(-0.2, x0 - 1.0)
+    ax.set_ylim(-out[0] - 0.3, 1.2)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return ax

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
+from dlbasics.utils import square_grid
 from dlbasics.validation import (
     check_generator,
     check_instance,
@@ -22,13 +24,13 @@ from dlbasics.validation import (
 class History:
     """训练记录：每一步（更新参数之前）的损失与训练准确率。"""
 
-    losses: list[float] = field(default_factory=list)
-    accuracies: list[float] = field(default_factory=list)
+    train_losses: list[float] = field(default_factory=list)
+    train_accuracies: list[float] = field(default_factory=list)
 
     @property
     def final_loss(self) -> float:
         """最后一步的损失。"""
-        return self.losses[-1]
+        return self.train_losses[-1]
 
 
 def _check_xy(X: object, y: object, x_name: str = "X", y_name: str = "y"):
@@ -101,8 +103,8 @@ def train_classifier(
     for _ in range(num_steps):
         logits = model(X)  # 前向：(N, C)
         loss = loss_fn(logits, y)
-        history.losses.append(loss.item())
-        history.accuracies.append(accuracy(logits.detach(), y))
+        history.train_losses.append(loss.item())
+        history.train_accuracies.append(accuracy(logits.detach(), y))
         optimizer.zero_grad()
         loss.backward()  # 反向传播：求每个参数的梯度
         optimizer.step()  # 按梯度更新参数
@@ -117,9 +119,9 @@ class EpochHistory:
     数据增强之后）；验证准确率在这一轮结束时用评估模式计算。
     """
 
-    train_loss: list[float] = field(default_factory=list)
-    train_acc: list[float] = field(default_factory=list)
-    val_acc: list[float] = field(default_factory=list)
+    train_losses: list[float] = field(default_factory=list)
+    train_accuracies: list[float] = field(default_factory=list)
+    val_accuracies: list[float] = field(default_factory=list)
 
 
 def train_minibatch(
@@ -177,11 +179,34 @@ def train_minibatch(
             optimizer.step()
             total_loss += loss.item() * len(idx)
             total_correct += accuracy(logits.detach(), y[idx]) * len(idx)
-        history.train_loss.append(total_loss / len(X))
-        history.train_acc.append(total_correct / len(X))
+        history.train_losses.append(total_loss / len(X))
+        history.train_accuracies.append(total_correct / len(X))
         model.eval()
         if epoch % val_every == 0 or epoch == num_epochs:
-            history.val_acc.append(evaluate(model, X_val, y_val))
+            history.val_accuracies.append(evaluate(model, X_val, y_val))
         if callback is not None:
             callback(epoch, model)
     return history
+
+
+def _model_dtype(model: nn.Module) -> torch.dtype:
+    """模型参数的浮点类型（没有参数时用默认类型）。"""
+    for parameter in model.parameters():
+        if parameter.is_floating_point():
+            return parameter.dtype
+    return torch.get_default_dtype()
+
+
+@torch.no_grad()
+def predict_grid(
+    model: nn.Module, *, lim: float = 1.1, resolution: int = 300
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """在正方形 [-lim, lim]² 的网格上预测类别，用来画决策区域。
+
+    Returns:
+        ``(xx, yy, labels)``，形状都是 (resolution, resolution) 的数组。
+    """
+    check_instance("model", model, nn.Module)
+    xx, yy, points = square_grid(lim, resolution, dtype=_model_dtype(model))
+    labels = model(points).argmax(dim=1).reshape(resolution, resolution)
+    return xx.numpy(), yy.numpy(), labels.numpy()

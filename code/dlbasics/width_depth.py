@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from dlbasics.activations import DeepMLP
+from dlbasics.utils import square_grid
 from dlbasics.validation import (
     check_float,
     check_instance,
@@ -141,9 +142,7 @@ def region_grid(
     resolution = check_int("resolution", resolution, minimum=2)
     neurons = sum(layer.out_features for layer in model.hidden)
     check_memory("resolution² × 神经元数", resolution**2 * (neurons + 8))
-    axis = torch.linspace(-lim, lim, resolution)
-    yy, xx = torch.meshgrid(axis, axis, indexing="ij")
-    points = torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)
+    _, _, points = square_grid(lim, resolution)
     patterns = activation_patterns(model, points)
     _, labels = torch.unique(patterns, dim=0, return_inverse=True)
     return labels.reshape(resolution, resolution), int(labels.max()) + 1
@@ -230,7 +229,7 @@ class DepthResult:
     lr: float  # 在验证集上选出的学习率
     val_by_lr: dict[float, list[float]]  # 每个候选学习率、每个种子的验证准确率
     models: list[DeepMLP]  # 选出的学习率下训练好的网络，每个种子一个
-    test_acc: list[float]  # 这些网络的测试准确率（最后只算这一次）
+    test_accuracies: list[float]  # 这些网络的测试准确率（最后只算这一次）
     init_regions: list[int]  # 这些网络训练前的区域数
     trained_regions: list[int]  # 训练后的区域数
 
@@ -263,7 +262,7 @@ def budget_experiment(
             lr=best,
             val_by_lr=val_by_lr,
             models=models,
-            test_acc=[evaluate(m, *data["test"]) for m in models],
+            test_accuracies=[evaluate(m, *data["test"]) for m in models],
             init_regions=[
                 count_regions(make_network(depth, width, seed, cfg), cfg)
                 for seed in cfg.seeds
@@ -350,7 +349,7 @@ def deep_training_experiment(
                 model, *data["train"], lr=getattr(cfg, lr_name),
                 num_steps=cfg.deep_steps,
             )  # fmt: skip
-            runs.append((history.losses, evaluate(model, *data["val"])))
+            runs.append((history.train_losses, evaluate(model, *data["val"])))
         results[label] = runs
     return results
 
