@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -93,14 +94,15 @@ def test_binder_python_satisfies_every_pin():
         assert version in SpecifierSet(needs), f"{package} 需要 Python {needs}"
 
 
-def test_binder_environment_opens_and_runs_every_chapter(tmp_path, built_site):
-    """按 binder/ 的依赖与 postBuild、用 Binder 的 Python 版本建环境，
-    jupytext 打开、nbclient 执行每章；每个 glue 的数字都与构建时的逐位相同
-    （换一个全新环境重新执行，证明书里的数字可复现、不是旧缓存）。
+@pytest.fixture(scope="module")
+def binder_env(tmp_path_factory) -> tuple[str, dict]:
+    """按 binder/ 的依赖与 postBuild、用 Binder 的 Python 版本新建的环境。
 
-    PyTorch 的 CPU 源在这里连不上，安装时去掉那一行，版本要求不变。
+    返回 ``(python, env)``。PyTorch 的 CPU 源在这里连不上，安装时去掉
+    ``--`` 开头的那一行，版本要求不变。
     """
-    venv = tmp_path / "venv"
+    tmp = tmp_path_factory.mktemp("binder")
+    venv = tmp / "venv"
     subprocess.run([binder_python(), "-m", "venv", str(venv)], check=True)
     python = str(venv / "bin" / "python")
     lines = (ROOT / "binder/requirements.txt").read_text("utf-8").splitlines()
@@ -115,30 +117,32 @@ def test_binder_environment_opens_and_runs_every_chapter(tmp_path, built_site):
     subprocess.run(
         [*pip, "--no-deps", "-e", str(ROOT)], check=True, timeout=600
     )
-    home = tmp_path / "home"
-    env = {**os.environ, "HOME": str(home)}
-    subprocess.run(
-        [
-            str(venv / "bin" / "jupytext-config"),
-            "set-default-viewer",
-            "markdown",
-            "myst",
-        ],
-        check=True,
-        env=env,
-    )
+    env = {**os.environ, "HOME": str(tmp / "home")}
+    viewer = [str(venv / "bin" / "jupytext-config"), "set-default-viewer"]
+    subprocess.run([*viewer, "markdown", "myst"], check=True, env=env)
+    return python, env
+
+
+def test_binder_opens_markdown_chapters_as_notebooks(binder_env):
+    _, env = binder_env
+    overrides = Path(env["HOME"]) / ".jupyter/labconfig"
     settings = json.loads(
-        (
-            home / ".jupyter/labconfig/default_setting_overrides.json"
-        ).read_text()
+        (overrides / "default_setting_overrides.json").read_text()
     )
-    viewers = settings["@jupyterlab/docmanager-extension:plugin"][
-        "defaultViewers"
-    ]
-    assert viewers["markdown"] == "Jupytext Notebook"
+    plugin = settings["@jupyterlab/docmanager-extension:plugin"]
+    assert plugin["defaultViewers"]["markdown"] == "Jupytext Notebook"
+
+
+def test_binder_environment_runs_every_chapter_to_the_same_numbers(
+    binder_env, built_site, tmp_path
+):
+    """jupytext 打开、nbclient 执行每章（各章同时执行）；每个 glue 的值都与
+    构建时的逐位相同：换一个全新环境重新执行，书里的数字可复现、不是旧缓存。
+    """
+    python, env = binder_env
     runner = tmp_path / "run_chapter.py"
     runner.write_text(RUNNER, "utf-8")
-    running = {  # 各章同时执行
+    running = {
         name: subprocess.Popen(
             [
                 python,
@@ -157,8 +161,6 @@ def test_binder_environment_opens_and_runs_every_chapter(tmp_path, built_site):
         stdout, stderr = process.communicate(timeout=1200)
         assert process.returncode == 0, f"{name}: {stderr[-3000:]}"
         stem = name.rsplit("/", 1)[-1]
-        if not (EXECUTED / "book" / f"{stem}.glue.json").exists():
-            continue  # 没有 glue 数字的页面
-        # 同样的种子、同样的钉死版本：换一个全新的环境，数字逐位相同
-        fresh = json.loads(stdout.splitlines()[-1])
-        assert fresh == glued_text(stem), f"{name}: 重新执行得到的数字不同"
+        if (EXECUTED / "book" / f"{stem}.glue.json").exists():
+            fresh = json.loads(stdout.splitlines()[-1])
+            assert fresh == glued_text(stem), f"{name}: 重新执行得到的数字不同"

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -228,6 +228,37 @@ def _line_mse_fn(
     return mse
 
 
+def _line_model(w: float, b: float) -> nn.Linear:
+    """``nn.Linear(1, 1)``，权重为 w、偏置为 b。"""
+    model = nn.Linear(1, 1)
+    with torch.no_grad():
+        model.weight.fill_(w)
+        model.bias.fill_(b)
+    return model
+
+
+def _minibatches(
+    n: int, batch_size: int, generator: torch.Generator
+) -> Iterator[torch.Tensor]:
+    """无穷无尽地给出小批量的下标：每轮重新打乱一次，最后一批可以不满。"""
+    while True:
+        order = torch.randperm(n, generator=generator)
+        yield from order.split(batch_size)
+
+
+def _mse_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    X: torch.Tensor,
+    y: torch.Tensor,
+) -> None:
+    """在 (X, y) 上用均方误差做一步：前向、清零梯度、反向传播、更新。"""
+    loss = nn.functional.mse_loss(model(X), y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
 def fit_line(
     make_optimizer: Callable[[Iterable], torch.optim.Optimizer],
     X: torch.Tensor,
@@ -257,10 +288,7 @@ def fit_line(
     for value in init:
         check_float("init", value)
     check_generator("generator", generator)
-    model = nn.Linear(1, 1)
-    with torch.no_grad():
-        model.weight.fill_(init[0])
-        model.bias.fill_(init[1])
+    model = _line_model(*init)
     optimizer = make_optimizer(model.parameters())
     n = len(X)
     total_steps = math.ceil(num_epochs * n / batch_size)
@@ -278,16 +306,10 @@ def fit_line(
         run.epochs.append(samples_seen / n)
 
     record(0)
-    order, position, seen = torch.randperm(n, generator=generator), 0, 0
+    batches, seen = _minibatches(n, batch_size, generator), 0
     for _ in range(total_steps):
-        if position >= n:
-            order, position = torch.randperm(n, generator=generator), 0
-        idx = order[position : position + batch_size]
-        position += batch_size
-        loss = nn.functional.mse_loss(model(X[idx]), y[idx])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        idx = next(batches)
+        _mse_step(model, optimizer, X[idx], y[idx])
         seen += len(idx)
         record(seen)
         if not math.isfinite(run.train_losses[-1]):
@@ -586,21 +608,12 @@ def samples_to_reach(
     check_generator("generator", generator)
     n = len(X)
     batch = method.batch_size or n
-    model = nn.Linear(1, 1)
-    with torch.no_grad():
-        model.weight.zero_()
-        model.bias.zero_()
+    model = _line_model(0.0, 0.0)
     optimizer = method.make(lr)(model.parameters())
-    seen, position, order = 0, n, None
+    batches, seen = _minibatches(n, batch, generator), 0
     while seen < max_samples:
-        if position >= n:
-            order, position = torch.randperm(n, generator=generator), 0
-        idx = order[position : position + batch]
-        position += batch
-        loss = nn.functional.mse_loss(model(X[idx]), y[idx])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        idx = next(batches)
+        _mse_step(model, optimizer, X[idx], y[idx])
         seen += len(idx)
         with torch.no_grad():
             if nn.functional.mse_loss(model(X), y).item() <= target:
