@@ -11,7 +11,9 @@ from torch import nn
 
 from conftest import bad_input
 from dlbasics.softmax import (
+    DoubleSoftmaxConfig,
     cross_entropy,
+    double_softmax_experiment,
     log_softmax,
     logsumexp,
     make_blobs,
@@ -169,6 +171,25 @@ def test_softmax_regression_learns_separable_blobs():
     losses = [softmax_regression_step(W, b, X, y, lr=0.5) for _ in range(200)]
     assert losses[-1] < 0.2 < math.log(3) - 0.5 < losses[0] + 0.01
     assert accuracy(X @ W.T + b, y) > 0.9
+
+
+def test_double_softmax_experiment_records_both_ways_reproducibly():
+    X, y = make_blobs(20, [(0.0, 2.0), (-1.7, -1.0), (1.7, -1.0)], 0.8,
+                      generator=gen(0))  # fmt: skip
+    cfg = DoubleSoftmaxConfig(lr=0.5, num_steps=30)
+    traces = double_softmax_experiment(X, y, cfg)
+    ok, bad = traces["正确：直接传 logits"], traces["错误：先 softmax"]
+    assert len(ok.reported) == len(bad.true_ce) == len(ok.grad_norms) == 30
+    # 正确做法报告的就是真正的交叉熵；错误做法报告的停在下限之上
+    assert ok.reported == ok.true_ce
+    assert min(bad.reported) > math.log(1 + 2 / math.e)
+    # 同样的初始化：第一步之前两者的真正交叉熵相同
+    assert ok.true_ce[0] == bad.true_ce[0]
+    assert double_softmax_experiment(X, y, cfg)["错误：先 softmax"] == bad
+    with pytest.raises(ValueError, match="num_steps"):
+        double_softmax_experiment(X, y, DoubleSoftmaxConfig(num_steps=0))
+    with pytest.raises(TypeError, match="cfg"):
+        double_softmax_experiment(X, y, {"lr": 0.5})
 
 
 # ---------- 正文的结论：对构建时 glue 的数字断言 ----------

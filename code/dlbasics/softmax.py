@@ -6,12 +6,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import torch
+from torch import nn
 
+from dlbasics.training import accuracy
 from dlbasics.validation import (
     check_float,
     check_generator,
+    check_instance,
     check_labels,
     check_memory,
     check_pair,
@@ -160,3 +164,65 @@ def softmax_regression_step(
     W -= lr * (G.T @ X)
     b -= lr * G.sum(dim=0)
     return loss
+
+
+@dataclass(frozen=True)
+class DoubleSoftmaxConfig:
+    """“先 softmax 再交给 nn.CrossEntropyLoss”实验的设置。"""
+
+    lr: float = 0.5  # SGD 的学习率
+    num_steps: int = 200  # 全批量训练的步数
+    init_seed: int = 0  # 线性模型初始化的种子（两种做法相同）
+
+
+@dataclass
+class LossTrace:
+    """一次训练的记录：每一步报告的损失、真正的交叉熵、权重梯度的范数。"""
+
+    reported: list[float] = field(default_factory=list)
+    true_ce: list[float] = field(default_factory=list)
+    grad_norms: list[float] = field(default_factory=list)
+    train_accuracy: float = 0.0  # 训练结束时的训练准确率
+
+
+def double_softmax_experiment(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    cfg: DoubleSoftmaxConfig = DoubleSoftmaxConfig(),
+) -> dict[str, LossTrace]:
+    """同一个线性模型训练两次：直接把 logits 交给损失，或先做一次 softmax。
+
+    Returns:
+        ``{"正确：直接传 logits": …, "错误：先 softmax": …}``。
+    """
+    check_tensor("X", X, ndim=2, floating=True, finite=True)
+    check_labels("y", y, n=X.shape[0])
+    check_instance("cfg", cfg, DoubleSoftmaxConfig)
+    check_positive_float("cfg.lr", cfg.lr)
+    check_positive_int("cfg.num_steps", cfg.num_steps)
+    num_classes = int(y.max()) + 1
+    traces = {}
+    for label, extra_softmax in [
+        ("正确：直接传 logits", False),
+        ("错误：先 softmax", True),
+    ]:
+        torch.manual_seed(cfg.init_seed)
+        model = nn.Linear(X.shape[1], num_classes)
+        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
+        trace = LossTrace()
+        for _ in range(cfg.num_steps):
+            logits = model(X)
+            # 错误的做法：nn.CrossEntropyLoss 内部还会再做一次 log-softmax
+            inputs = torch.softmax(logits, dim=-1) if extra_softmax else logits
+            loss = nn.CrossEntropyLoss()(inputs, y)
+            optimizer.zero_grad()
+            loss.backward()
+            trace.grad_norms.append(model.weight.grad.norm().item())
+            optimizer.step()
+            trace.reported.append(loss.item())
+            true_ce = nn.functional.cross_entropy(logits.detach(), y)
+            trace.true_ce.append(true_ce.item())
+        with torch.no_grad():
+            trace.train_accuracy = accuracy(model(X), y)
+        traces[label] = trace
+    return traces
