@@ -338,8 +338,13 @@ def line_mse(X: torch.Tensor, y: torch.Tensor, w: float, b: float) -> float:
 
 
 def least_squares(X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """最小二乘解 (w*, b*)：均方误差的精确最小点。X、y 形状 (n, 1)。"""
+    """最小二乘解 (w*, b*)：均方误差的精确最小点。X、y 形状 (n, 1)。
+
+    用 float64 求解：不同的 BLAS/LAPACK 实现在 float32 下会差在第 7 位，
+    float64 下的差别远小于之后要用到的 float32 精度，各种环境算出同样的数。
+    """
     _check_xy(X, y)
+    X, y = X.double(), y.double()
     A = torch.cat([X, torch.ones_like(X)], dim=1)
     w, b = torch.linalg.lstsq(A, y).solution[:, 0].tolist()
     return w, b
@@ -580,6 +585,7 @@ def gd_lr_bound(X: torch.Tensor) -> float:
     H = (2/n) Σ [x_i, 1]ᵀ[x_i, 1] 是损失对 (w, b) 的黑塞矩阵（与 y 无关）。
     """
     _check_column("X", X)
+    X = X.double()  # 与 least_squares 一样用 float64，结果不随 LAPACK 实现变化
     A = torch.cat([X, torch.ones_like(X)], dim=1)
     hessian = 2 * (A.T @ A) / len(X)
     return 2 / torch.linalg.eigvalsh(hessian).max().item()
