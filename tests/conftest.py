@@ -145,6 +145,13 @@ def glued(built_site):
     return glued_values
 
 
+@pytest.fixture(scope="module")
+def page(glued, request) -> dict:
+    """``tests/test_<章>.py`` 里：这一章构建时 glue 的全部值。"""
+    stem = request.module.__name__.removeprefix("test_")
+    return glued(stem)
+
+
 # ---------- 临时小书：构建行为（缓存、报错、警告）的测试用 ----------
 
 HEADER = """---

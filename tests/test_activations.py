@@ -236,11 +236,6 @@ def test_clipping_bounds_the_total_gradient_norm(spiral_batch):
 # ---------- 正文的结论：对构建时 glue 的数字断言 ----------
 
 
-@pytest.fixture(scope="module")
-def page(glued) -> dict:
-    return glued("activations")
-
-
 def test_stacked_linear_layers_collapse_and_derivatives_match(page):
     assert page["collapse_diff"] < 1e-5
     assert page["act_max_err"] < 1e-12

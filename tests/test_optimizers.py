@@ -287,11 +287,19 @@ def test_gd_stability_follows_the_curvature_bound_and_adam_does_not_diverge():
     )
     assert gd_ratio > 10
     # GD：两种尺度下没有共同好用的学习率；Adam：有一大段共同的
-    gd_narrow = set(r["sens"][("GD", "narrow")].near_optimal_lrs())
-    gd_wide = set(r["sens"][("GD", "wide")].near_optimal_lrs())
+    gd_narrow = set(
+        r["sens"][("GD", "narrow")].near_optimal_lrs(cfg.sens_tolerance)
+    )
+    gd_wide = set(
+        r["sens"][("GD", "wide")].near_optimal_lrs(cfg.sens_tolerance)
+    )
     assert gd_narrow and not gd_narrow & gd_wide
-    adam_narrow = set(r["sens"][("Adam", "narrow")].near_optimal_lrs())
-    adam_wide = set(r["sens"][("Adam", "wide")].near_optimal_lrs())
+    adam_narrow = set(
+        r["sens"][("Adam", "narrow")].near_optimal_lrs(cfg.sens_tolerance)
+    )
+    adam_wide = set(
+        r["sens"][("Adam", "wide")].near_optimal_lrs(cfg.sens_tolerance)
+    )
     assert 1.0 in adam_narrow & adam_wide
     assert len(adam_narrow & adam_wide) >= 4
     # Adam 的默认学习率 1e-3 在 100 步里远没有收敛

@@ -158,11 +158,6 @@ def test_grid_lines_are_horizontal_then_vertical():
 # ---------- 本章的结论：对构建时 glue 的数字断言 ----------
 
 
-@pytest.fixture(scope="module")
-def page(glued) -> dict:
-    return glued("spiral")
-
-
 def test_splits_are_three_different_draws():
     splits = make_splits(SpiralConfig())
     assert set(splits) == {"train", "val", "test"}

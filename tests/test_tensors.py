@@ -126,11 +126,6 @@ def test_associativity_gap_is_rounding_only():
 # ---------- 正文的结论：对构建时 glue 的数字断言 ----------
 
 
-@pytest.fixture(scope="module")
-def page(glued) -> dict:
-    return glued("tensors")
-
-
 def test_float64_is_many_orders_more_exact_than_float32(page):
     assert page["svd_err32"] < 10 * page["eps32"]
     assert page["svd_err64"] < 10 * page["eps64"]

@@ -14,7 +14,12 @@ from dlbasics.training import (
     predict_grid,
     train_classifier,
 )
-from dlbasics.utils import check_positive_int, count_parameters, square_grid
+from dlbasics.utils import (
+    check_positive_int,
+    count_parameters,
+    seeded_splits,
+    square_grid,
+)
 
 
 def toy_data():
@@ -200,3 +205,23 @@ def test_square_grid_rows_follow_x2_and_points_flatten_the_grid():
         square_grid(1.0, 1)
     with pytest.raises(ValueError, match="lim"):
         square_grid(0.0, 3)
+
+
+def test_seeded_splits_draw_each_split_with_its_own_seed():
+    def make(g):
+        return torch.randn(4, generator=g)
+
+    splits = seeded_splits(make, {"train": 0, "val": 1, "test": 0})
+    assert list(splits) == ["train", "val", "test"]
+    assert torch.equal(splits["train"], splits["test"])  # 同一个种子
+    assert not torch.equal(splits["train"], splits["val"])
+    assert torch.equal(
+        splits["val"],
+        torch.randn(4, generator=torch.Generator().manual_seed(1)),
+    )
+    with pytest.raises(ValueError, match="seeds\\['val'\\]"):
+        seeded_splits(make, {"train": 0, "val": -1})
+    with pytest.raises(TypeError, match="seeds"):
+        seeded_splits(make, {})
+    with pytest.raises(TypeError, match="make"):
+        seeded_splits(None, {"train": 0})

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from dlbasics.utils import seeded_splits
 from dlbasics.validation import (
     check_float,
     check_generator,
@@ -372,6 +373,7 @@ class OptimizerConfig:
     lr_grid: tuple[float, ...] = tuple(10 ** (k / 2) for k in range(-5, 1))
     order_seeds: tuple[int, ...] = (1, 2, 3)  # 打乱样本顺序的种子
     sens_steps: int = 100  # 实验二：全批量训练的步数
+    sens_tolerance: float = 0.1  # 实验二：损失在最小值的 1.1 倍以内算“好用”
     sweep_lrs: tuple[float, ...] = tuple(10 ** (k / 4) for k in range(-12, 5))
     scale_sizes: tuple[int, ...] = (100, 1000, 10000)  # 实验四：训练集大小
     scale_tolerance: float = 0.05  # 损失降到最小值的 1.05 倍以内算“到达”
@@ -388,21 +390,12 @@ def make_splits(
     """同一分布的训练集、验证集与测试集，各 ``cfg.n_points`` 个点。"""
     check_instance("cfg", cfg, OptimizerConfig)
     x_range = cfg.x_range if x_range is None else x_range
-    return {
-        name: make_line_data(
-            cfg.n_points,
-            cfg.w,
-            cfg.b,
-            cfg.noise,
-            x_range,
-            generator=torch.Generator().manual_seed(seed),
-        )
-        for name, seed in [
-            ("train", cfg.train_seed),
-            ("val", cfg.val_seed),
-            ("test", cfg.test_seed),
-        ]
-    }
+    return seeded_splits(
+        lambda g: make_line_data(
+            cfg.n_points, cfg.w, cfg.b, cfg.noise, x_range, generator=g
+        ),
+        {"train": cfg.train_seed, "val": cfg.val_seed, "test": cfg.test_seed},
+    )
 
 
 @dataclass(frozen=True)
@@ -528,8 +521,9 @@ class SweepResult:
         ]
         return min(finite)[1]
 
-    def near_optimal_lrs(self, tolerance: float = 0.1) -> list[float]:
+    def near_optimal_lrs(self, tolerance: float) -> list[float]:
         """训练损失不超过最小损失的 1 + tolerance 倍的那些学习率。"""
+        check_float("tolerance", tolerance, low=0.0)
         limit = self.loss_min * (1 + tolerance)
         return [
             lr

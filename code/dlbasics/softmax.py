@@ -172,7 +172,7 @@ class DoubleSoftmaxConfig:
 
     lr: float = 0.5  # SGD 的学习率
     num_steps: int = 200  # 全批量训练的步数
-    init_seed: int = 0  # 线性模型初始化的种子（两种做法相同）
+    init_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # 初始化的种子，两种做法相同
 
 
 @dataclass
@@ -189,40 +189,45 @@ def double_softmax_experiment(
     X: torch.Tensor,
     y: torch.Tensor,
     cfg: DoubleSoftmaxConfig = DoubleSoftmaxConfig(),
-) -> dict[str, LossTrace]:
+) -> dict[str, list[LossTrace]]:
     """同一个线性模型训练两次：直接把 logits 交给损失，或先做一次 softmax。
 
+    每个初始化种子各训练一次（两种做法用同样的初始参数）。
+
     Returns:
-        ``{"正确：直接传 logits": …, "错误：先 softmax": …}``。
+        ``{"正确：直接传 logits": [各种子的记录], "错误：先 softmax": …}``。
     """
     check_tensor("X", X, ndim=2, floating=True, finite=True)
     check_labels("y", y, n=X.shape[0])
     check_instance("cfg", cfg, DoubleSoftmaxConfig)
     check_positive_float("cfg.lr", cfg.lr)
     check_positive_int("cfg.num_steps", cfg.num_steps)
+    if not cfg.init_seeds:
+        raise ValueError("cfg.init_seeds 至少要有一个种子")
     num_classes = int(y.max()) + 1
-    traces = {}
-    for label, extra_softmax in [
-        ("正确：直接传 logits", False),
-        ("错误：先 softmax", True),
-    ]:
-        torch.manual_seed(cfg.init_seed)
-        model = nn.Linear(X.shape[1], num_classes)
-        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
-        trace = LossTrace()
-        for _ in range(cfg.num_steps):
-            logits = model(X)
-            # 错误的做法：nn.CrossEntropyLoss 内部还会再做一次 log-softmax
-            inputs = torch.softmax(logits, dim=-1) if extra_softmax else logits
-            loss = nn.CrossEntropyLoss()(inputs, y)
-            optimizer.zero_grad()
-            loss.backward()
-            trace.grad_norms.append(model.weight.grad.norm().item())
-            optimizer.step()
-            trace.reported.append(loss.item())
-            true_ce = nn.functional.cross_entropy(logits.detach(), y)
-            trace.true_ce.append(true_ce.item())
-        with torch.no_grad():
-            trace.train_accuracy = accuracy(model(X), y)
-        traces[label] = trace
+    traces: dict[str, list[LossTrace]] = {
+        "正确：直接传 logits": [],
+        "错误：先 softmax": [],
+    }
+    for seed in cfg.init_seeds:
+        for label, extra_softmax in zip(traces, (False, True), strict=True):
+            torch.manual_seed(seed)
+            model = nn.Linear(X.shape[1], num_classes)
+            optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
+            trace = LossTrace()
+            for _ in range(cfg.num_steps):
+                logits = model(X)
+                # 错误的做法：nn.CrossEntropyLoss 内部还会再做一次 log-softmax
+                inputs = torch.softmax(logits, -1) if extra_softmax else logits
+                loss = nn.CrossEntropyLoss()(inputs, y)
+                optimizer.zero_grad()
+                loss.backward()
+                trace.grad_norms.append(model.weight.grad.norm().item())
+                optimizer.step()
+                trace.reported.append(loss.item())
+                true_ce = nn.functional.cross_entropy(logits.detach(), y)
+                trace.true_ce.append(true_ce.item())
+            with torch.no_grad():
+                trace.train_accuracy = accuracy(model(X), y)
+            traces[label].append(trace)
     return traces

@@ -10,6 +10,7 @@ from matplotlib.axes import Axes
 from torch import nn
 
 from dlbasics.plotting import CLASS_COLORS, check_points, new_axes
+from dlbasics.utils import seeded_splits
 from dlbasics.validation import (
     check_float,
     check_generator,
@@ -185,19 +186,12 @@ def make_splits(
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """同一分布的训练集、验证集与测试集，各用自己的种子生成。"""
     check_instance("cfg", cfg, SpiralConfig)
-    return {
-        name: make_spiral(
-            cfg.n_per_class,
-            cfg.num_classes,
-            cfg.noise,
-            generator=torch.Generator().manual_seed(seed),
-        )
-        for name, seed in [
-            ("train", cfg.data_seed),
-            ("val", cfg.val_seed),
-            ("test", cfg.test_seed),
-        ]
-    }
+    return seeded_splits(
+        lambda g: make_spiral(
+            cfg.n_per_class, cfg.num_classes, cfg.noise, generator=g
+        ),
+        {"train": cfg.data_seed, "val": cfg.val_seed, "test": cfg.test_seed},
+    )
 
 
 @torch.no_grad()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
 import torch
 from torch import nn
 
@@ -13,7 +16,14 @@ from dlbasics.validation import (
     check_positive_int,
 )
 
-__all__ = ["check_positive_int", "count_parameters", "square_grid"]
+__all__ = [
+    "check_positive_int",
+    "count_parameters",
+    "seeded_splits",
+    "square_grid",
+]
+
+T = TypeVar("T")
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -38,3 +48,24 @@ def square_grid(
     yy, xx = torch.meshgrid(axis, axis, indexing="ij")
     points = torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)
     return xx, yy, points
+
+
+def seeded_splits(
+    make: Callable[[torch.Generator], T], seeds: Mapping[str, int]
+) -> dict[str, T]:
+    """按 ``{名字: 种子}`` 各生成一份数据：``make(generator)``。
+
+    用于训练集、验证集、测试集：同一分布，各用自己的种子独立抽样。
+    """
+    if not callable(make):
+        raise TypeError("make 应是“给生成器、返回数据”的函数")
+    if not isinstance(seeds, Mapping) or not seeds:
+        raise TypeError("seeds 应是非空的 {名字: 种子} 字典")
+    return {
+        name: make(
+            torch.Generator().manual_seed(
+                check_int(f"seeds[{name!r}]", seed, minimum=0)
+            )
+        )
+        for name, seed in seeds.items()
+    }

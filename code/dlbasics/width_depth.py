@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import torch
 
 from dlbasics.activations import DeepMLP
-from dlbasics.utils import square_grid
+from dlbasics.spiral import make_spiral
+from dlbasics.utils import seeded_splits, square_grid
 from dlbasics.validation import (
     check_float,
     check_instance,
@@ -181,19 +182,11 @@ def make_splits(
     cfg: WidthDepthConfig = WidthDepthConfig(),
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """螺旋数据的训练集、验证集与测试集（同一分布，三个种子）。"""
-    from dlbasics.spiral import make_spiral
-
     check_instance("cfg", cfg, WidthDepthConfig)
-    return {
-        name: make_spiral(
-            cfg.n_per_class, generator=torch.Generator().manual_seed(seed)
-        )
-        for name, seed in [
-            ("train", cfg.train_seed),
-            ("val", cfg.val_seed),
-            ("test", cfg.test_seed),
-        ]
-    }
+    return seeded_splits(
+        lambda g: make_spiral(cfg.n_per_class, generator=g),
+        {"train": cfg.train_seed, "val": cfg.val_seed, "test": cfg.test_seed},
+    )
 
 
 def make_network(
