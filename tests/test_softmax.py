@@ -12,11 +12,14 @@ from torch import nn
 from conftest import bad_input
 from dlbasics.softmax import (
     DoubleSoftmaxConfig,
+    LossChoiceConfig,
     cross_entropy,
     double_softmax_experiment,
     log_softmax,
     logsumexp,
+    loss_choice_experiment,
     make_blobs,
+    mse_on_probabilities,
     softmax,
     softmax_naive,
     softmax_regression_step,
@@ -225,3 +228,50 @@ def test_double_softmax_hits_its_floor_and_slows_training(page):
 def test_softmax_regression_from_scratch_learns_the_blobs(page):
     assert page["reg_train_acc"] > 0.9 and page["reg_test_acc"] > 0.9
     assert page["floor_1000"] == math.log(1 + 999 / math.e)
+
+
+def test_mse_on_probabilities_by_hand_and_its_saturation():
+    logits = torch.tensor([[0.0, 0.0], [20.0, -20.0]], dtype=torch.float64)
+    y = torch.tensor([0, 1])
+    # 第一行：p = (0.5, 0.5)，误差 0.25 + 0.25；第二行几乎全错：1 + 1
+    assert mse_on_probabilities(logits, y).item() == pytest.approx(1.25)
+    wrong = logits[1:].clone().requires_grad_(True)
+    mse_on_probabilities(wrong, y[1:]).backward()
+    mse_grad = wrong.grad.abs().max().item()
+    wrong.grad = None
+    cross_entropy(wrong, y[1:]).backward()
+    assert mse_grad < 1e-12 < 0.9 < wrong.grad.abs().max().item()
+
+
+def test_loss_choice_picks_the_fastest_rate_on_validation():
+    centers = [(0.0, 2.0), (-1.7, -1.0), (1.7, -1.0)]
+    train = make_blobs(30, centers, 0.8, generator=gen(0))
+    val = make_blobs(30, centers, 0.8, generator=gen(2))
+    cfg = LossChoiceConfig(lrs=(1.0, 10.0), num_steps=30, init_seeds=(0, 1))
+    result = loss_choice_experiment(train, val, cfg)
+    assert set(result) == {"交叉熵", "均方误差"}
+    for choice in result.values():
+
+        def cost(lr, choice=choice):
+            return sum(31 if s is None else s for s in choice.steps_by_lr[lr])
+
+        assert cost(choice.lr) == min(cost(lr) for lr in cfg.lrs)
+        assert choice.steps == choice.steps_by_lr[choice.lr]
+    again = loss_choice_experiment(train, val, cfg)
+    assert again == result
+    with bad_input("cfg.lrs"):
+        loss_choice_experiment(train, val, LossChoiceConfig(lrs=()))
+
+
+def test_cross_entropy_is_maximum_likelihood_and_mse_is_slower(page):
+    assert page["mle_ce_diff_8"] < 1e-6 and page["mle_ce_diff_300"] < 1e-6
+    assert page["likelihood_300"] == 0.0 < page["likelihood_8"]
+    assert page["sat_grad_ce"] > 0.99 and page["sat_grad_mse"] < 0.01
+    assert page["lc_ce_lr"] == page["lc_mse_lr"]  # “挑出的学习率都是 …”
+    assert page["lc_mse_slower_all"]
+    assert page["lc_ce_steps_max"] < page["lc_mse_steps_min"]
+    assert page["lc_worst_ce"] <= page["lc_ce_steps_max"]
+    assert page["lc_worst_confident_wrong"] > 0.5
+    assert page["lc_worst_init_acc"] < 0.1
+    assert page["lc_mse_misses_are_worst_seed_at_higher_lr"]
+    assert page["lc_ce_never"] == 0

@@ -231,3 +231,109 @@ def double_softmax_experiment(
                 trace.train_accuracy = accuracy(model(X), y)
             traces[label].append(trace)
     return traces
+
+
+def mse_on_probabilities(
+    logits: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
+    """把 softmax 输出当作预测、独热标签当作目标的均方误差。
+
+    1/N Σ_i ‖softmax(o_i) - e_{y_i}‖²；用来说明分类为什么不用它。
+    """
+    check_tensor("logits", logits, ndim=2, floating=True)
+    check_labels("y", y, n=logits.shape[0], num_classes=logits.shape[1])
+    onehot = nn.functional.one_hot(y, logits.shape[1]).to(logits.dtype)
+    return ((softmax(logits) - onehot) ** 2).sum(dim=1).mean()
+
+
+@dataclass(frozen=True)
+class LossChoiceConfig:
+    """“交叉熵还是均方误差”实验的设置。"""
+
+    init_scale: float = 8.0  # 初始参数放大的倍数：输出一开始就饱和
+    lrs: tuple[float, ...] = (3.0, 10.0, 30.0, 100.0)  # 每种损失各自挑
+    num_steps: int = 100  # 全批量 SGD 的步数
+    init_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    target_acc: float = 0.9  # 验证准确率达到它所需的步数
+
+
+@dataclass(frozen=True)
+class LossChoice:
+    """一种损失的结果：挑出的学习率，以及它在每个种子上的表现。"""
+
+    lr: float
+    steps: list[int | None]  # 验证准确率首次达到目标的步数；None 表示没达到
+    steps_by_lr: dict[float, list[int | None]]  # 挑学习率时看的全部结果
+    final_val_acc: list[float]
+
+
+LOSSES = {"交叉熵": cross_entropy, "均方误差": mse_on_probabilities}
+
+
+def _steps_to_target(
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor],
+    loss_fn,
+    lr: float,
+    seed: int,
+    cfg: LossChoiceConfig,
+) -> tuple[int | None, float]:
+    (X, y), (X_val, y_val) = train, val
+    torch.manual_seed(seed)
+    model = nn.Linear(X.shape[1], int(y.max()) + 1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(cfg.init_scale)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    reached = None
+    for step in range(1, cfg.num_steps + 1):
+        loss = loss_fn(model(X), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            val_acc = accuracy(model(X_val), y_val)
+        if reached is None and val_acc >= cfg.target_acc:
+            reached = step
+    return reached, val_acc
+
+
+def loss_choice_experiment(
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor],
+    cfg: LossChoiceConfig = LossChoiceConfig(),
+) -> dict[str, LossChoice]:
+    """同一个线性分类器，分别用交叉熵和均方误差训练（全批量 SGD）。
+
+    初始参数放大 ``cfg.init_scale`` 倍，使 softmax 一开始就饱和。每种
+    损失在 ``cfg.lrs`` 中各自挑学习率：验证准确率达到 ``cfg.target_acc``
+    所需步数（对种子平均，没达到按 num_steps + 1 计）最少的那个。
+    """
+    for name, (X, y) in (("train", train), ("val", val)):
+        check_tensor(f"{name}[0]", X, ndim=2, floating=True, finite=True)
+        check_labels(f"{name}[1]", y, n=X.shape[0])
+    check_instance("cfg", cfg, LossChoiceConfig)
+    check_positive_float("cfg.init_scale", cfg.init_scale)
+    check_positive_int("cfg.num_steps", cfg.num_steps)
+    if not cfg.lrs or not cfg.init_seeds:
+        raise ValueError("cfg.lrs 与 cfg.init_seeds 都至少要有一个值")
+    for lr in cfg.lrs:
+        check_positive_float("cfg.lrs 中的学习率", lr)
+    results = {}
+    for name, loss_fn in LOSSES.items():
+        by_lr, final = {}, {}
+        for lr in cfg.lrs:
+            runs = [
+                _steps_to_target(train, val, loss_fn, lr, seed, cfg)
+                for seed in cfg.init_seeds
+            ]
+            by_lr[lr] = [steps for steps, _ in runs]
+            final[lr] = [acc for _, acc in runs]
+
+        def cost(lr: float, by_lr=by_lr) -> float:
+            steps = [cfg.num_steps + 1 if s is None else s for s in by_lr[lr]]
+            return sum(steps) / len(steps)
+
+        best = min(cfg.lrs, key=cost)
+        results[name] = LossChoice(best, by_lr[best], by_lr, final[best])
+    return results
