@@ -7,12 +7,17 @@ import math
 import pytest
 import torch
 
+from conftest import bad_input
 from dlbasics.tensors import (
     HistogramDemo,
+    NoisyLineDataset,
+    TinyMLP,
     associativity_gap,
     broadcast_shape,
     central_difference,
+    choose_device,
     describe,
+    make_loader,
     normal_pdf,
     plot_broadcast,
     plot_histogram_with_density,
@@ -169,3 +174,50 @@ def test_plot_broadcast_draws_every_cell_and_rejects_bad_shapes():
     assert len(dashed) == (12 - 3) + (12 - 4)  # 复制出来的格子
     with pytest.raises(ValueError, match="不能广播"):
         plot_broadcast((2, 3), (3, 2))
+
+
+def test_tiny_mlp_registers_its_parameters_and_respects_dropout_modes():
+    torch.manual_seed(0)
+    model = TinyMLP(3, 5, 2, dropout=0.5)
+    assert sum(p.numel() for p in model.parameters()) == 3 * 5 + 5 + 5 * 2 + 2
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(1))
+    model.eval()
+    assert torch.equal(model(x), model(x))
+    model.train()
+    assert not torch.equal(model(x), model(x))
+    assert model(x).shape == (4, 2)
+
+
+def test_loader_is_seeded_and_covers_every_sample_once_per_epoch():
+    data = NoisyLineDataset(10, generator=torch.Generator().manual_seed(0))
+    assert len(data) == 10 and data[3][0].shape == (1,)
+    batches = [xb for xb, _ in make_loader(data, 4, seed=7)]
+    again = [xb for xb, _ in make_loader(data, 4, seed=7)]
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert all(torch.equal(a, b) for a, b in zip(batches, again, strict=True))
+    seen = torch.cat(batches)[:, 0].sort().values
+    assert torch.equal(seen, data.x[:, 0].sort().values)
+    residual = data.y - (2 * data.x + 1)
+    assert residual.abs().max() < 0.5
+
+
+def test_choose_device_falls_back_to_cpu():
+    assert choose_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert choose_device().type == expected
+    with bad_input("prefer"):
+        choose_device("gpu")
+    with bad_input("batch_size"):
+        make_loader(
+            NoisyLineDataset(3, generator=torch.Generator()), 0, seed=0
+        )
+    with bad_input("dropout"):
+        TinyMLP(1, 2, 1, dropout=1.0)
+
+
+def test_toolkit_section_numbers(page):
+    assert page["row_share_sums"] == pytest.approx([1.0, 1.0])
+    assert page["tiny_params"] == 49
+    assert page["n_batches"] == 4  # ⌈100 / 32⌉
+    assert page["loop_after"] < page["loop_before"] / 10
+    assert page["state_dict_same"] is True

@@ -10,10 +10,14 @@ from dataclasses import dataclass
 import torch
 from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
 from dlbasics.plotting import CLASS_COLORS, new_axes
 from dlbasics.validation import (
     check_float,
+    check_generator,
+    check_instance,
     check_int,
     check_pair,
     check_positive_float,
@@ -228,3 +232,87 @@ def plot_broadcast(
     ax.set_aspect("equal")
     ax.axis("off")
     return ax
+
+
+class TinyMLP(nn.Module):
+    """一个最小的 ``nn.Module`` 子类：输入 → 隐藏层（ReLU、暂退法）→ 输出。
+
+    ``__init__`` 里创建带参数的层（PyTorch 会自动登记它们的参数），
+    ``forward`` 里写怎样由输入算出输出。输入形状 (N, in_features)。
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_hiddens: int,
+        out_features: int,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(
+            check_positive_int("in_features", in_features),
+            check_positive_int("num_hiddens", num_hiddens),
+        )
+        self.dropout = nn.Dropout(
+            check_float("dropout", dropout, low=0.0, high=1.0, high_open=True)
+        )
+        self.output = nn.Linear(
+            num_hiddens, check_positive_int("out_features", out_features)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.hidden(x))
+        return self.output(self.dropout(h))
+
+
+class NoisyLineDataset(Dataset):
+    """一个 ``Dataset`` 子类：n 个点 (x, y)，y = 2x + 1 + 0.1·噪声。
+
+    ``Dataset`` 只要回答两个问题：有多少个样本（``__len__``），
+    第 i 个样本是什么（``__getitem__``）。x、y 形状都是 (1,)。
+    """
+
+    def __init__(self, n: int, *, generator: torch.Generator) -> None:
+        n = check_positive_int("n", n)
+        check_generator("generator", generator)
+        self.x = torch.rand(n, 1, generator=generator) * 2 - 1
+        noise = torch.randn(n, 1, generator=generator)
+        self.y = 2 * self.x + 1 + 0.1 * noise
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[i], self.y[i]
+
+
+def make_loader(dataset: Dataset, batch_size: int, *, seed: int) -> DataLoader:
+    """每轮打乱顺序、按 ``batch_size`` 分批的 ``DataLoader``。
+
+    打乱用自己的生成器（种子 ``seed``），所以两次运行分出的批完全相同。
+    """
+    check_instance("dataset", dataset, Dataset)
+    batch_size = check_positive_int("batch_size", batch_size)
+    seed = check_int("seed", seed, minimum=0)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
+def choose_device(prefer: str = "cuda") -> torch.device:
+    """有 GPU（``prefer`` 指定的加速器）就用它，否则退回 CPU。
+
+    ``prefer`` 可以是 "cuda" 或 "mps"（苹果芯片）；"cpu" 表示总用 CPU。
+    """
+    if prefer not in ("cuda", "mps", "cpu"):
+        raise ValueError(
+            f'prefer 应是 "cuda"、"mps" 或 "cpu"，收到 {prefer!r}'
+        )
+    if prefer == "cuda" and torch.cuda.is_available():
+        return torch.device("cuda")
+    if prefer == "mps" and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
