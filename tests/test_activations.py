@@ -24,6 +24,7 @@ from dlbasics.activations import (
     init_weights,
     layer_grad_norms,
     matrix_product_norms,
+    preactivation_rms,
 )
 from dlbasics.spiral import make_spiral
 
@@ -268,3 +269,35 @@ def test_matrix_products_explode_or_vanish_unless_scaled(page):
 def test_clipping_brings_an_exploding_norm_to_the_threshold(page):
     assert page["clip_before"] > 1e3
     assert abs(page["clip_after"] - page["clip_max_norm"]) < 1e-5
+
+
+@pytest.mark.parametrize(
+    ("scheme", "factor"), [("pytorch", 1 / 6), ("xavier", 1 / 2), ("he", 1.0)]
+)
+def test_relu_signal_scale_follows_the_variance_derivation(scheme, factor):
+    rms = preactivation_rms(
+        "relu",
+        scheme,
+        depth=3,
+        width=512,
+        n_samples=2000,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert rms.shape == (3,)
+    first_layer_var = {"pytorch": 1 / 3, "xavier": 1.0, "he": 2.0}[scheme]
+    assert rms[0].item() ** 2 == pytest.approx(first_layer_var, rel=0.1)
+    measured = (rms[1] / rms[0]).item() ** 2
+    # 偏置的方差 1/(3n) 让默认初始化略高于 1/6
+    assert measured == pytest.approx(factor, rel=0.15)
+
+
+def test_initialisation_section_matches_the_derivation(page):
+    for n in (16, 64, 256, 1024):
+        assert page[f"var_ratio_{n}"] == pytest.approx(1.0, abs=0.3)
+    assert page["relu_half"] == pytest.approx(0.5, abs=0.005)
+    for scheme in ("pytorch", "xavier", "he"):
+        predicted = page[f"rms_predicted_{scheme}"]
+        assert page[f"rms_factor_{scheme}_min"] > 0.85 * predicted
+        assert page[f"rms_factor_{scheme}_max"] < 1.15 * predicted
+    assert page["rms_last_xavier_max"] < 1e-3 < 0.3 < page["rms_last_he_min"]
+    assert page["rms_last_he_max"] < 2**0.5  # “缓慢地漂移”，没有变大

@@ -314,3 +314,30 @@ def geometric_mean(values: torch.Tensor) -> float:
     if (values <= 0).any():
         raise ValueError("values：几何平均只对正数有定义")
     return values.log().mean().exp().item()
+
+
+def preactivation_rms(
+    activation: str,
+    scheme: str,
+    *,
+    depth: int,
+    width: int,
+    n_samples: int,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """信号逐层前传时，每层预激活 z 的均方根 √E[z²]，形状 (depth,)。
+
+    网络是 ``DeepMLP(depth, width, in_features=width)``，按 ``scheme``
+    初始化；输入 x ~ N(0, I)，所以输入的均方根是 1。均方根逐层不变，
+    说明这一层的初始化“保持了尺度”。
+    """
+    check_generator("generator", generator)
+    n_samples = check_positive_int("n_samples", n_samples)
+    model = DeepMLP(
+        depth, width, activation=activation, in_features=width, out_features=1
+    )
+    init_weights(model, scheme, generator=generator)
+    x = torch.randn(n_samples, width, generator=generator)
+    with torch.no_grad():
+        states = model.hidden_states(x)
+    return torch.stack([z.pow(2).mean().sqrt() for z, _ in states])
