@@ -13,6 +13,7 @@ from conftest import (
     GLUE_ROLE,
     ROOT,
     book_config,
+    chapter_budgets,
     chapter_pages,
     glued_values,
     search_index,
@@ -120,6 +121,17 @@ def test_search_dictionary_holds_the_domain_terms():
         if line.strip()
     }
     assert {"反向传播", "梯度下降", "激活函数", "螺旋数据"} <= words
+
+
+def test_every_chapter_has_a_budget_and_the_readme_states_them():
+    budgets = chapter_budgets()
+    stems = [name.removeprefix("book/") for name in chapter_pages()]
+    assert sorted(budgets) == sorted(stems)
+    readme = (ROOT / "README.md").read_text("utf-8")
+    table = readme.split("<!-- chapter-budgets -->")[1].split("<!-- /")[0]
+    rows = re.findall(r"^\| (\w+)（[^）]+） \| (\d+) \|$", table, re.M)
+    assert [stem for stem, _ in rows] == stems  # 按阅读顺序
+    assert {stem: float(b) for stem, b in rows} == budgets
 
 
 # ---------- 构建好的网站 ----------

@@ -71,7 +71,7 @@ def test_lenet_parameter_count_and_shapes_by_hand():
 
 @pytest.mark.parametrize("groups", [1, 2])
 def test_alexnet_parameter_count_by_hand(groups):
-    # 224 → 55 → 27 → 13 → 6：卷积 11×11/4（填充 2）后三次 3×3/2 汇聚
+    # 224 → 55 → 27 → 13 → 6：卷积 11×11/4（填充 2）后三次 3×3/2 池化
     expected = (
         conv_params(3, 96, 11)
         + conv_params(96, 256, 5, groups)

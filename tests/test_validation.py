@@ -589,7 +589,7 @@ def test_non_square_kernels_are_described_as_they_are():
     )
     conv, pool = cnn.describe_blocks(model)
     assert conv[1] == "卷积 3×5，4 通道，步幅 1×2"
-    assert pool[1] == "最大汇聚 2×3，步幅 2×3"
+    assert pool[1] == "最大池化 2×3，步幅 2×3"
 
 
 def test_negative_labels_are_refused_by_plots_not_silently_dropped():

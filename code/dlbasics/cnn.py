@@ -29,7 +29,7 @@ from dlbasics.validation import (
 def lenet() -> nn.Sequential:
     """LeNet-5（d2l 6.6 节的版本），输入 (N, 1, 28, 28)，输出 10 类的 logits。
 
-    两个“5×5 卷积 + sigmoid + 2×2 平均汇聚”块，再接三个全连接层。
+    两个“5×5 卷积 + sigmoid + 2×2 平均池化”块，再接三个全连接层。
     """
     return nn.Sequential(
         nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(),
@@ -53,7 +53,7 @@ def alexnet(
 ) -> nn.Sequential:
     """AlexNet（Krizhevsky 等，2012），输入 (N, in_channels, 224, 224)。
 
-    五个卷积层（ReLU，其中三处接 3×3、步幅 2 的重叠最大汇聚）、
+    五个卷积层（ReLU，其中三处接 3×3、步幅 2 的重叠最大池化）、
     两个带 dropout 的 4096 维全连接隐藏层和一个输出层。
     ``groups=2`` 复现论文在两块 GPU 上的分组连接（第 2、4、5 个卷积层）；
     ``conv1_padding=2`` 使 224×224 的输入得到论文中 55×55 的特征图。
@@ -67,7 +67,7 @@ def alexnet(
         raise ValueError(f"groups 只能是 1 或 2，收到 {groups!r}")
     conv1_padding = check_int("conv1_padding", conv1_padding, minimum=0)
     side = (224 + 2 * conv1_padding - 11) // 4 + 1  # 第一个卷积层的输出边长
-    for _ in range(3):  # 三次 3×3、步幅 2 的汇聚
+    for _ in range(3):  # 三次 3×3、步幅 2 的池化
         side = (side - 3) // 2 + 1
     place = nullcontext() if device is None else torch.device(device)
     with place:
@@ -201,7 +201,7 @@ def _act(name: str) -> nn.Module:
 def lenet_small(
     activation: str = "sigmoid", dropout: float = 0.0
 ) -> nn.Sequential:
-    """为 8×8 输入缩小的 LeNet：两个“3×3 卷积 + 平均汇聚”块和三个全连接层。
+    """为 8×8 输入缩小的 LeNet：两个“3×3 卷积 + 平均池化”块和三个全连接层。
 
     ``dropout > 0`` 时在两个全连接隐藏层之后加 dropout（原始 LeNet 没有）。
     """
@@ -227,7 +227,7 @@ def alexnet_small(
 ) -> nn.Sequential:
     """为 8×8 输入缩小的 AlexNet。
 
-    五个 3×3 卷积层（ReLU）、两次最大汇聚、两个带 dropout 的全连接隐藏层。
+    五个 3×3 卷积层（ReLU）、两次最大池化、两个带 dropout 的全连接隐藏层。
     """
     _check_dropout(dropout)
     return nn.Sequential(
@@ -345,7 +345,7 @@ ALEXNET_PAPER = {
     "relu_target_error": 25,
     "lrn_top1_gain": 1.4,  # LRN 使前 1/前 5 错误率下降的百分点
     "lrn_top5_gain": 1.2,
-    "overlap_top1_gain": 0.4,  # 重叠汇聚带来的下降
+    "overlap_top1_gain": 0.4,  # 重叠池化带来的下降
     "overlap_top5_gain": 0.3,
 }
 
@@ -388,7 +388,7 @@ def describe_blocks(model: nn.Sequential) -> list[tuple[str, str]]:
             kind = "最大" if isinstance(layer, nn.MaxPool2d) else "平均"
             k = _pair(layer.kernel_size)
             stride = _pair(layer.stride, square=True)
-            blocks.append(["pool", f"{kind}汇聚 {k}，步幅 {stride}"])
+            blocks.append(["pool", f"{kind}池化 {k}，步幅 {stride}"])
         elif isinstance(layer, nn.Linear):
             blocks.append(["fc", f"全连接 {layer.out_features}"])
         elif isinstance(layer, nn.ReLU | nn.Sigmoid | nn.Dropout) and blocks:
@@ -721,7 +721,7 @@ def plot_architecture(
     title: str = "",
     n_rows: int | None = None,
 ) -> Axes:
-    """把网络画成自下而上的一列方块：卷积、汇聚、全连接用不同颜色。
+    """把网络画成自下而上的一列方块：卷积、池化、全连接用不同颜色。
 
     ``blocks`` 来自 ``dlbasics.cnn.describe_blocks``；最下面是输入端。
     并排画两个网络时，给两者相同的 ``n_rows``，方块就一样大。
