@@ -176,6 +176,7 @@ def test_page_states_what_its_numbers_show(page):
         assert page[f"{key}_gap_smaller"] >= n - 1
         assert 0 < page[f"{key}_val_lower"] < n  # “要看问题”：并非每套都更好
         assert page[f"{key}_val_worst_gain"] > 0.1  # 过拟合严重时明显有帮助
+        assert page[f"{key}_gain_on_most_overfit"]
         assert page[f"{key}_val_worst_loss"] < 0.05  # 其余时候相当
     # 测试集
     for key in ("test_poly_mean", "test_decay_mean", "test_early_mean"):
