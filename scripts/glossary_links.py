@@ -157,7 +157,12 @@ def fix(text: str, found: list[Problem]) -> str:
             if word == p.term
             else f"{{term}}`{word} <{p.term}>`"
         )
-        text = text[: p.start] + role + text[p.end :]
+        start, end = p.start, p.end
+        if text[start - 2 : start] == "**" and text[end : end + 2] == "**":
+            # 链接本身已有样式；紧贴汉字的 **{term}`…`** 在 MyST 里不算加粗，
+            # 会把星号原样显示出来，所以去掉加粗
+            start, end = start - 2, end + 2
+        text = text[:start] + role + text[end:]
     return text
 
 

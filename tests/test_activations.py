@@ -302,5 +302,7 @@ def test_initialisation_section_matches_the_derivation(page):
     assert page["rms_last_xavier_max"] < 1e-3
     # He：30 层后仍与第 1 层的 √2 同一量级（有升有降，“缓慢地漂移”）
     first = 2**0.5
-    assert first / 2 < page["rms_last_he_min"] < first < page["rms_last_he_max"]
+    assert (
+        first / 2 < page["rms_last_he_min"] < first < page["rms_last_he_max"]
+    )
     assert page["rms_last_he_max"] < 2 * first

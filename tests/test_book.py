@@ -449,6 +449,17 @@ def test_glossary_terms_are_linked_from_the_chapters(site):
     assert unused == [], f"这些术语没有任何章节链接到：{unused}"
 
 
+@pytest.mark.parametrize("name", chapter_pages())
+def test_no_markdown_markup_leaks_into_the_page_text(site, name):
+    """没配对上的 **（如紧贴汉字的 **{term}`x`**）会原样显示成星号。"""
+    soup = BeautifulSoup(page_html(site, name), "html.parser")
+    for node in soup.select("div.cell, pre, code, script, style, .math"):
+        node.decompose()
+    text = soup.get_text(" ")
+    leaks = re.findall(r".{0,15}(?:\*\*|\{term\}|\{glue:text\}).{0,15}", text)
+    assert leaks == [], f"{name} 的正文里有没渲染的标记：{leaks}"
+
+
 def test_a_plain_build_says_how_to_make_the_pdf(site):
     """README 的构建命令不生成 PDF：首页给出生成的办法，不放死链接。"""
     index = page_html(site, "book/index")

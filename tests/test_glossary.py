@@ -63,3 +63,10 @@ def test_a_later_link_does_not_excuse_an_earlier_plain_use():
         gl.problems("先 {term}`logits <logit>`，再 logits。", "t", ["logit"])
         == []
     )
+
+
+def test_a_bold_first_use_becomes_a_plain_link():
+    # “叫**{term}`x`**（”里的星号紧贴汉字，MyST 不把它当加粗，会原样显示
+    text = "这个运算叫**互相关**（cross-correlation）。"
+    fixed = gl.fix(text, gl.problems(text, "t", ["互相关"]))
+    assert fixed == "这个运算叫{term}`互相关`（cross-correlation）。"
