@@ -131,6 +131,8 @@ def test_bad_inputs_are_refused_with_clear_messages():
         conv_vs_dense_params(8, 8, 1, 1, 4)
     with bad_input("对不上"):
         learn_kernel(X, X, (2, 2), lr=0.1, num_steps=1, generator=gen())
+    with bad_input("kernel_shape 应是两个值"):
+        learn_kernel(X, X, (2, 2, 1), lr=0.1, num_steps=1, generator=gen())
     with bad_input("长度应相同"):
         receptive_field([3, 3], [1])
 

@@ -15,6 +15,7 @@ from dlbasics.plotting import new_axes
 from dlbasics.validation import (
     check_generator,
     check_int,
+    check_pair,
     check_positive_float,
     check_positive_int,
     check_tensor,
@@ -146,7 +147,10 @@ def learn_kernel(
     """
     X = check_tensor("X", X, ndim=2, floating=True)
     Y = check_tensor("Y", Y, ndim=2, floating=True)
-    kh, kw = (check_positive_int("kernel_shape", k) for k in kernel_shape)
+    kh, kw = (
+        check_positive_int("kernel_shape 的每一项", k)
+        for k in check_pair("kernel_shape", kernel_shape, "(1, 2)")
+    )
     if Y.shape != (X.shape[0] - kh + 1, X.shape[1] - kw + 1):
         raise ValueError(
             f"Y 的形状 {tuple(Y.shape)} 与 X {tuple(X.shape)} 和 "
