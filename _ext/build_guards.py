@@ -33,7 +33,7 @@ from sphinx.util import logging
 logger = logging.getLogger(__name__)
 
 WARNED_FLAG = "dlbook-last-build-warned.json"
-KEEP_CACHES = 3  # 保留最近的几个执行缓存目录
+KEEP_CACHES = 1  # 只保留当前的执行缓存目录（旧版本按代码摘要分的目录会被删掉）
 
 # myst-nb 与 sphinx-book-theme 认识的单元格标签
 KNOWN_TAGS = {

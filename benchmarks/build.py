@@ -9,7 +9,8 @@
 - 下限：每章用 jupytext 转成 Python 脚本后直接运行的时间之和；
 - 全新构建（没有 _build）的时间及其与下限之比；
 - 只改一章正文后的重新构建（不应重新执行任何章节）；
-- 改 code/ 下的代码后的重新构建（所有章节重新执行）；
+- 只改一章自己的模块（``dlbasics/<章>.py``）后的重新构建（只重新执行这一章）；
+- 改各章共用的模块（``dlbasics/utils.py``）后的重新构建（所有章节重新执行）；
 - 每章的执行时间（取自执行缓存）；
 - 每个页面自身的重量（HTML 与只属于它的图片等）、各页共用资源的大小、
   整个网站的大小。
@@ -116,7 +117,9 @@ def build(repo: Path) -> tuple[float, str]:
 
 
 def executed(log: str) -> list[str]:
-    return re.findall(r"book/(\w+)\.md: Executed notebook", log)
+    """日志里这次执行了的章节（逐章执行与并行执行的两种记录）。"""
+    pattern = r"book/(\w+)\.md: Execut(?:ed notebook|ing notebook in parallel)"
+    return sorted(set(re.findall(pattern, log)))
 
 
 def page_resources(site: Path, name: str) -> set[Path]:
@@ -168,12 +171,17 @@ def markdown(report: dict) -> str:
         "| 项目 | 数值 | 目标 |",
         "| --- | ---: | --- |",
         f"| 下限（各章脚本运行时间之和） | {report['floor_s']:.1f} s | |",
-        f"| 全新构建 | {report['clean_build_s']:.1f} s | ≤ 1.5 × 下限 |",
-        f"| 全新构建 / 下限 | {report['clean_over_floor']:.2f} | ≤ 1.5 |",
-        f"| 改正文后重新构建 | {report['prose_rebuild_s']:.1f} s | < 5 s |",
+        f"| 全新构建 | {report['clean_build_s']:.1f} s | ≤ 0.75 × 下限 |",
+        f"| 全新构建 / 下限 | {report['clean_over_floor']:.2f} | ≤ 0.75 |",
+        f"| 改正文后重新构建 | {report['prose_rebuild_s']:.1f} s | ≤ 2 s |",
         f"| 改正文时重新执行 | {len(report['prose_reexecuted'])} 章 | 0 章 |",
-        f"| 改代码后的重新构建 | {report['code_rebuild_s']:.1f} s | |",
-        f"| 改代码后重新执行 | {len(report['code_reexecuted'])} 章 | 全部 |",
+        f"| 改一章的模块后重新构建 | {report['module_rebuild_s']:.1f} s | |",
+        "| 改一章的模块时重新执行 | "
+        + ", ".join(report["module_reexecuted"])
+        + f" | 只有 {report['module_chapter']} |",
+        f"| 改共用模块后的重新构建 | {report['code_rebuild_s']:.1f} s | |",
+        f"| 改共用模块时重新执行 | {len(report['code_reexecuted'])} 章 "
+        "| 全部 |",
         f"| 整个网站 | {report['site_mb']:.1f} MB | |",
         f"| 共用资源 | {report['shared_assets_mb']:.2f} MB | 只下载一次 |",
         "",
@@ -200,6 +208,9 @@ def main() -> None:
             chapter.read_text("utf-8") + "\n（基准测试改动的一句正文。）\n"
         )
         prose_s, prose_log = build(repo)
+        own = repo / "code" / "dlbasics" / "conv.py"
+        own.write_text(own.read_text("utf-8") + "\n# 基准测试改动的一行注释\n")
+        module_s, module_log = build(repo)
         module = repo / "code" / "dlbasics" / "utils.py"
         module.write_text(
             module.read_text("utf-8") + "\n# 基准测试改动的一行注释\n"
@@ -216,6 +227,9 @@ def main() -> None:
             "clean_over_floor": clean_s / sum(floor.values()),
             "prose_rebuild_s": prose_s,
             "prose_reexecuted": executed(prose_log),
+            "module_chapter": "conv",
+            "module_rebuild_s": module_s,
+            "module_reexecuted": executed(module_log),
             "code_rebuild_s": code_s,
             "code_reexecuted": executed(code_log),
             "page_mb": {k: v / 1e6 for k, v in weights.items()},

@@ -207,10 +207,13 @@ class ScratchBook:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(source, "utf-8")
 
-    def build(self):
-        """运行 README 的构建命令；页面可以导入小书 code/ 下的模块。"""
+    def build(self, **env: str):
+        """运行 README 的构建命令；页面可以导入小书 code/ 下的模块。
+
+        关键字参数是额外的环境变量（如 ``DLBOOK_EXEC_JOBS="1"``）。
+        """
         return run_build(
-            self.root, env={"PYTHONPATH": str(self.root / "code")}
+            self.root, env={"PYTHONPATH": str(self.root / "code"), **env}
         )
 
     def html(self, name: str = "index") -> str:

@@ -17,7 +17,7 @@ from conftest import ROOT, ScratchBook
 
 sys.path.insert(0, str(ROOT / "_ext"))
 import build_guards
-import exec_cache
+import chapter_deps
 
 CELL = "```{code-cell} ipython3\n%s\n```\n"
 
@@ -63,19 +63,83 @@ def test_package_origin_check_names_what_it_found(tmp_path):
         build_guards.check_package_origin(None, expected, "python")
 
 
-def test_cache_key_covers_every_file_under_code(tmp_path):
-    font = tmp_path / "code/dlbasics/fonts/Font.otf"
-    font.parent.mkdir(parents=True)
-    font.write_bytes(b"old")
-    (tmp_path / "code/dlbasics/__init__.py").write_text("X = 1\n")
-    before = exec_cache.code_digest(tmp_path)
-    font.write_bytes(b"new")
-    assert exec_cache.code_digest(tmp_path) != before
-    cache = tmp_path / "code/dlbasics/__pycache__/x.pyc"
-    cache.parent.mkdir()
-    after_font = exec_cache.code_digest(tmp_path)
-    cache.write_bytes(b"compiled")
-    assert exec_cache.code_digest(tmp_path) == after_font  # 编译缓存不算
+def write(path, text: str = "") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, "utf-8")
+
+
+CHAPTER = """---
+kernelspec: {{name: python3}}
+---
+
+```{{code-cell}} ipython3
+:tags: [remove-cell]
+%xmode Minimal
+{imports}
+```
+"""
+
+
+PYPROJECT = '[project]\nname = "x"\n[tool.x]\na = {a}\n'
+
+
+def small_project(root):
+    """code/pkg：a 导入 b（相对导入），c 谁也不导入；带一个字体。"""
+    write(root / "code/pkg/__init__.py")
+    write(root / "code/pkg/a.py", "from . import b\n\nX = b.X\n")
+    write(root / "code/pkg/b.py", "import math\nX = 1\n")
+    write(root / "code/pkg/c.py", "Y = 2\n")
+    (root / "code/pkg/fonts").mkdir()
+    (root / "code/pkg/fonts/Font.otf").write_bytes(b"font")
+    write(root / "code/pkg/__pycache__/a.cpython-311.pyc", "compiled")
+    write(root / "requirements.txt", "torch==1\n")
+    write(root / "pyproject.toml", '[project]\nname = "x"\n[tool.x]\na = 1\n')
+    write(
+        root / "book/uses_a.md", CHAPTER.format(imports="from pkg.a import *")
+    )
+    write(root / "book/uses_c.md", CHAPTER.format(imports="import pkg.c"))
+
+
+def test_a_chapter_depends_on_what_it_imports_transitively(tmp_path):
+    small_project(tmp_path)
+    files = {
+        p.relative_to(tmp_path).as_posix()
+        for p in chapter_deps.chapter_files(
+            tmp_path, tmp_path / "book/uses_a.md"
+        )
+    }
+    assert files == {
+        "code/pkg/__init__.py",
+        "code/pkg/a.py",
+        "code/pkg/b.py",  # 经 a 的相对导入
+        "code/pkg/fonts/Font.otf",  # 包里的数据文件
+        "requirements.txt",
+    }
+
+
+def test_editing_a_module_changes_only_the_keys_of_chapters_using_it(tmp_path):
+    small_project(tmp_path)
+    a, c = tmp_path / "book/uses_a.md", tmp_path / "book/uses_c.md"
+
+    def keys():
+        return chapter_deps.chapter_digest(
+            tmp_path, a
+        ), chapter_deps.chapter_digest(tmp_path, c)
+
+    before = keys()
+    write(tmp_path / "code/pkg/b.py", "import math\nX = 2\n")
+    after_b = keys()
+    assert after_b[0] != before[0] and after_b[1] == before[1]
+    (tmp_path / "code/pkg/fonts/Font.otf").write_bytes(b"new font")
+    after_font = keys()
+    assert after_font[0] != after_b[0] and after_font[1] != after_b[1]
+    write(tmp_path / "code/pkg/__pycache__/b.cpython-311.pyc", "again")
+    write(
+        tmp_path / "pyproject.toml", '[project]\nname = "x"\n[tool.x]\na = 2\n'
+    )
+    assert keys() == after_font  # 编译缓存与 pyproject 的 [tool] 表不算
+    write(tmp_path / "requirements.txt", "torch==2\n")
+    assert all(new != old for new, old in zip(keys(), after_font, strict=True))
 
 
 def test_old_cache_directories_are_pruned(tmp_path):

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -65,3 +66,105 @@ def test_editing_code_reexecutes_and_editing_prose_does_not(tmp_path):
     assert "Executing notebook" in third.stdout
     assert shown_value(book) == "2"
     assert how_executed(book) == "重新执行"
+
+
+# ---------- 每章自己的缓存键与并行执行 ----------
+
+SEEDED_PAGE = """# 第 {name} 页
+
+```{{code-cell}} ipython3
+import torch
+from myst_nb import glue
+from {module} import VALUE
+torch.manual_seed(VALUE)
+numbers = torch.randn(3).tolist()
+glue("value", VALUE, display=False)
+print(numbers)
+```
+
+数值是 {{glue:text}}`value`。
+"""
+
+
+def executed_outputs(book: ScratchBook, name: str) -> list:
+    """执行后的笔记本里每个代码单元格的输出（去掉执行计数）。"""
+    notebook = json.loads(
+        (book.root / f"_build/jupyter_execute/book/{name}.ipynb").read_text(
+            "utf-8"
+        )
+    )
+    return [
+        [
+            {k: v for k, v in output.items() if k != "execution_count"}
+            for output in cell.get("outputs", [])
+        ]
+        for cell in notebook["cells"]
+        if cell["cell_type"] == "code"
+    ]
+
+
+def two_page_book(root) -> ScratchBook:
+    book = ScratchBook(root)
+    book.write_page("# 首页\n")
+    for name in ("first", "second"):
+        book.write_module(f"mod_{name}", "VALUE = 1\n")
+        book.write_page(
+            SEEDED_PAGE.format(name=name, module=f"mod_{name}"), name=name
+        )
+    return book
+
+
+@pytest.mark.slow
+def test_parallel_build_matches_serial_and_reexecutes_only_what_changed(
+    tmp_path,
+):
+    serial = two_page_book(tmp_path / "serial")
+    result = serial.build(DLBOOK_EXEC_JOBS="1")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "in parallel" not in result.stdout
+
+    book = two_page_book(tmp_path / "parallel")
+    result = book.build(DLBOOK_EXEC_JOBS="2")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert result.stdout.count("Executing notebook in parallel") == 2
+    for name in ("first", "second"):
+        assert executed_outputs(book, name) == executed_outputs(serial, name)
+        assert book.html(name) == serial.html(name).replace(
+            str(serial.root), str(book.root)
+        )
+
+    # 只改第一页导入的模块：第一页重新执行并显示新数字，第二页取自缓存
+    book.write_module("mod_first", "VALUE = 2\n")
+    result = book.build(DLBOOK_EXEC_JOBS="2")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    executed = re.findall(r"book/(\w+)\.md: Executing notebook", result.stdout)
+    assert executed == ["first"]
+    assert "数值是 <span" in book.html("first")
+    assert shown_value_in(book.html("first")) == "2"
+    assert shown_value_in(book.html("second")) == "1"
+
+
+def shown_value_in(html: str) -> str:
+    return re.search(r'<span class="pasted-text">([^<]*)</span>', html)[1]
+
+
+@pytest.mark.slow
+def test_a_failing_chapter_fails_a_parallel_build_with_its_own_error(
+    tmp_path,
+):
+    book = ScratchBook(tmp_path)
+    book.write_page("# 首页\n")
+    book.write_module("mod_ok", "VALUE = 1\n")
+    book.write_page(SEEDED_PAGE.format(name="ok", module="mod_ok"), name="ok")
+    book.write_page(
+        "# 坏的一页\n\n```{code-cell} ipython3\n1 / 0\n```\n", "bad"
+    )
+    result = book.build(DLBOOK_EXEC_JOBS="2")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "ZeroDivisionError" in output
+    failures = (book.root / "_build/html/reports/failures.txt").read_text(
+        "utf-8"
+    )
+    assert "book/bad" in failures and "book/ok" not in failures
+    assert shown_value_in(book.html("ok")) == "1"
