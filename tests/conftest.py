@@ -112,16 +112,16 @@ def run_build(root: Path, *extra: str, env: dict | None = None):
 
 @pytest.fixture(scope="session")
 def built_site() -> Path:
-    """用 README 的构建命令构建全书。
+    """用 README 的构建命令构建全书（增量构建：已经建好的网站几秒钟就核对完）。
 
-    加 ``--all`` 重新读取所有页面，警告不会被增量构建藏起来。
-
-    执行结果取自按代码内容分目录的缓存，所以只有代码变了才会重新执行章节。
+    不必加 ``--all``：上一次构建有警告时，``_ext/build_guards.py`` 会让这一次
+    重新读取所有页面，警告不会被增量构建藏起来。执行结果取自执行缓存
+    （每章按它用到的模块失效），代码没变就不重新执行章节。
     设置环境变量 DLBOOK_USE_EXISTING_BUILD=1 可直接使用已有的 _build/html。
     """
     if os.environ.get("DLBOOK_USE_EXISTING_BUILD") == "1" and SITE.is_dir():
         return SITE
-    result = run_build(ROOT, "--all")
+    result = run_build(ROOT)
     if result.returncode != 0:
         reports = (
             sorted((SITE / "reports").rglob("*.log")) if SITE.exists() else []
