@@ -151,6 +151,9 @@ def test_page_states_what_its_numbers_show(page):
     # 池化：窗口内的挪动被吸收，跨窗口的挪动不会
     assert page["feature_changed"] > 0 and page["pooled_changed"] == 0
     assert page["shift_across_changed"] > 0
+    # 正文：“这两列落在同一个 2×2 池化窗口里”，练习：“分属两个窗口”
+    assert page["response_col_before"] // 2 == page["response_col_after"] // 2
+    assert page["across_col_before"] // 2 != page["across_col_after"] // 2
     assert page["conv_params"] == 156
     assert page["dense_over_conv"] > 1e4
     assert page["rf_two_3x3"] == 5 and page["rf_lenet"] == 16

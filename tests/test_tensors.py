@@ -218,6 +218,7 @@ def test_choose_device_falls_back_to_cpu():
 def test_toolkit_section_numbers(page):
     assert page["row_share_sums"] == pytest.approx([1.0, 1.0])
     assert page["tiny_params"] == 49
-    assert page["n_batches"] == 4  # ⌈100 / 32⌉
+    assert page["n_batches"] == -(-page["n_samples"] // page["batch_size"])
+    assert 0 < page["last_batch"] < page["batch_size"]  # “最后一批只有 …”
     assert page["loop_after"] < page["loop_before"] / 10
     assert page["state_dict_same"] is True
