@@ -294,6 +294,8 @@ def test_relu_signal_scale_follows_the_variance_derivation(scheme, factor):
 def test_initialisation_section_matches_the_derivation(page):
     for n in (16, 64, 256, 1024):
         assert page[f"var_ratio_{n}"] == pytest.approx(1.0, abs=0.3)
+        assert page["var_ratio_min"] <= page[f"var_ratio_{n}"]
+        assert page[f"var_ratio_{n}"] <= page["var_ratio_max"]
     assert page["relu_half"] == pytest.approx(0.5, abs=0.005)
     for scheme in ("pytorch", "xavier", "he"):
         predicted = page[f"rms_predicted_{scheme}"]
