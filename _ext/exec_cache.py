@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import multiprocessing
 import os
@@ -21,6 +22,7 @@ import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+import nbformat
 from chapter_deps import chapter_digest
 from sphinx.application import Sphinx
 from sphinx.config import Config
@@ -113,21 +115,39 @@ def exec_jobs() -> int:
     )
 
 
+KERNEL_START_TRIES = 3
+
+
 def _execute(notebook, cwd: str, allow_errors: bool, timeout: int | None):
-    """在子进程里执行一章；返回 (执行后的笔记本, 秒数, 错误信息或 None)。"""
+    """在子进程里执行一章；返回 (执行后的笔记本, 秒数, 错误信息或 None)。
+
+    几个内核同时启动时，jupyter_client 先找空闲端口、再由内核去绑定，
+    两个进程可能挑中同一个端口（``Address already in use``，内核启动即
+    退出）。这类启动失败换一组端口重试；单元格出错不重试。
+    """
     from jupyter_cache.executors.utils import single_nb_execution
 
     start = time.perf_counter()
-    result = single_nb_execution(
-        notebook,
-        cwd=cwd,
-        allow_errors=allow_errors,
-        timeout=timeout,
-        meta_override=True,
-    )
-    seconds = time.perf_counter() - start
-    error = None if result.err is None else result.exc_string
-    return notebook, seconds, error
+    failure = ""
+    for _ in range(KERNEL_START_TRIES):
+        trial = nbformat.from_dict(copy.deepcopy(notebook))
+        try:
+            result = single_nb_execution(
+                trial,
+                cwd=cwd,
+                allow_errors=allow_errors,
+                timeout=timeout,
+                meta_override=True,
+            )
+        except RuntimeError as err:
+            failure = f"{type(err).__name__}: {err}"
+            if "kernel_info" in str(err):  # 内核没能启动：重试
+                continue
+            break
+        seconds = time.perf_counter() - start
+        error = None if result.err is None else result.exc_string
+        return trial, seconds, error
+    return notebook, time.perf_counter() - start, failure
 
 
 def _budgets(root: Path) -> dict[str, float]:
@@ -207,7 +227,10 @@ def _execute_in_parallel(
         }
         for future in as_completed(futures):
             path, read_fmt = futures[future]
-            executed, seconds, error = future.result()
+            try:
+                executed, seconds, error = future.result()
+            except Exception as err:  # 子进程本身出了问题
+                executed, seconds, error = None, 0.0, repr(err)
             if error is not None:
                 # 不存缓存：myst-nb 读这一页时会再执行一次，按平常的方式报错
                 logger.info(f"{path}: Executing notebook failed in parallel")
