@@ -116,7 +116,10 @@ def link_pdf_from_index(index: Path) -> None:
     new, count = PDF_NOTE.subn(PDF_LINK, html)
     if count != 1:
         raise SystemExit(f"{index} 里找不到“下载 PDF”的位置（.pdf-download）")
-    index.write_text(new, "utf-8")
+    # 先写临时文件再改名：同时打开首页的浏览器不会读到写了一半的文件
+    partial = index.with_suffix(".html.partial")
+    partial.write_text(new, "utf-8")
+    partial.replace(index)
 
 
 def main() -> None:

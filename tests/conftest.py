@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import re
@@ -14,6 +15,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows：没有 fcntl，并行测试时不加锁
+    fcntl = None
 
 import matplotlib
 import pytest
@@ -71,11 +77,43 @@ def glued_values(stem: str) -> dict[str, object]:
     }
 
 
+# 最慢的几个测试（Binder 环境重新执行全书、PDF、并行构建与逐章构建对比）
+SLOWEST = (
+    "test_binder_environment_runs_every_chapter_to_the_same_numbers",
+    "test_pdf_has_every_chapter_with_typeset_math",
+    "test_parallel_build_matches_serial_and_reexecutes_only_what_changed",
+)
+
+
+def slowest_first(items: list) -> list:
+    """重排测试，让最慢的测试最先开始。
+
+    并行测试用 ``--dist worksteal``：前一半测试先交给第一个进程、后一半交给
+    第二个，谁先做完就去分对方还没开始的。最慢的一个放在最前，其余最慢的放在
+    后一半的开头，两个进程一开始各自先跑一个最慢的；其余测试保持原来的顺序。
+    """
+
+    def rank(item) -> int:
+        name = getattr(item, "originalname", "")
+        return SLOWEST.index(name) if name in SLOWEST else len(SLOWEST)
+
+    slow = sorted(
+        (item for item in items if rank(item) < len(SLOWEST)), key=rank
+    )
+    rest = [item for item in items if rank(item) == len(SLOWEST)]
+    if not slow:
+        return rest
+    middle = max(len(items) // 2 - 1, 0)
+    return [slow[0], *rest[:middle], *slow[1:], *rest[middle:]]
+
+
 def pytest_collection_modifyitems(items):
-    """用到构建好的网站的测试自动标记 ``book``（快速循环可以跳过它们）。"""
+    """用到构建好的网站的测试自动标记 ``book``（快速循环可以跳过它们）；
+    最慢的测试排到最前（见 ``slowest_first``）。"""
     for item in items:
         if "built_site" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.book)
+    items[:] = slowest_first(items)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -110,6 +148,16 @@ def run_build(root: Path, *extra: str, env: dict | None = None):
     )
 
 
+@contextlib.contextmanager
+def exclusive(path: Path):
+    """独占 ``path`` 这个锁文件（进程退出时自动释放），产出打开的文件。"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as handle:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield handle
+
+
 @pytest.fixture(scope="session")
 def built_site() -> Path:
     """用 README 的构建命令构建全书（增量构建：已经建好的网站几秒钟就核对完）。
@@ -117,25 +165,38 @@ def built_site() -> Path:
     不必加 ``--all``：上一次构建有警告时，``_ext/build_guards.py`` 会让这一次
     重新读取所有页面，警告不会被增量构建藏起来。执行结果取自执行缓存
     （每章按它用到的模块失效），代码没变就不重新执行章节。
+    测试并行运行（pytest-xdist）时，各个进程排队拿锁，同一次运行
+    （``PYTEST_XDIST_TESTRUNUID``）里只有第一个拿到锁的进程构建，
+    其余的直接使用它的结果。
     设置环境变量 DLBOOK_USE_EXISTING_BUILD=1 可直接使用已有的 _build/html。
     """
     if os.environ.get("DLBOOK_USE_EXISTING_BUILD") == "1" and SITE.is_dir():
         return SITE
-    result = run_build(ROOT)
-    if result.returncode != 0:
-        reports = (
-            sorted((SITE / "reports").rglob("*.log")) if SITE.exists() else []
-        )
-        details = "\n".join(
-            p.read_text(errors="replace")[-3000:] for p in reports
-        )
-        pytest.fail(
-            "构建失败（jupyter-book build . -n -W --keep-going）：\n"
-            + result.stdout[-4000:]
-            + result.stderr[-4000:]
-            + details,
-            pytrace=False,
-        )
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")
+    with exclusive(ROOT / "_build" / ".tests-build.lock") as lock:
+        lock.seek(0)
+        if run and lock.read() == run:
+            return SITE  # 这次运行里别的进程已经建好了
+        result = run_build(ROOT)
+        if result.returncode != 0:
+            reports = (
+                sorted((SITE / "reports").rglob("*.log"))
+                if SITE.exists()
+                else []
+            )
+            details = "\n".join(
+                p.read_text(errors="replace")[-3000:] for p in reports
+            )
+            pytest.fail(
+                "构建失败（jupyter-book build . -n -W --keep-going）：\n"
+                + result.stdout[-4000:]
+                + result.stderr[-4000:]
+                + details,
+                pytrace=False,
+            )
+        lock.seek(0)
+        lock.truncate()
+        lock.write(run)
     return SITE
 
 

@@ -460,15 +460,6 @@ def test_no_markdown_markup_leaks_into_the_page_text(site, name):
     assert leaks == [], f"{name} 的正文里有没渲染的标记：{leaks}"
 
 
-def test_a_plain_build_says_how_to_make_the_pdf(site):
-    """README 的构建命令不生成 PDF：首页给出生成的办法，不放死链接。"""
-    index = page_html(site, "book/index")
-    if 'href="../deep-learning-basics.pdf"' in index:
-        pytest.skip("这份网站已经由 scripts/build_pdf.py 换上了下载链接")
-    assert "scripts/build_pdf.py" in index
-    assert 'class="pdf-download"' in index
-
-
 def test_404_page_and_exec_stats_are_built(site):
     page = (site / "404.html").read_text("utf-8")
     assert '<html lang="zh-CN">' in page and "找不到这个页面" in page

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 
 import pytest
@@ -154,57 +153,76 @@ def test_splits_are_disjoint_draws_of_the_same_distribution():
 # ---------- 本章实验的结论（固定种子） ----------
 
 
-@functools.cache
-def chapter_results() -> dict:
-    cfg = WidthDepthConfig()
-    return {
-        "cfg": cfg,
-        "budget": budget_experiment(cfg),
-        "regions": region_count_experiment(cfg),
-        "deep": deep_training_experiment(cfg),
-        "widths": width_redundancy_experiment(cfg),
-    }
+TINY = WidthDepthConfig(
+    n_per_class=20, budget=40, depths=(1, 2), seeds=(0, 1),
+    lr_grid=(0.01, 0.1), num_steps=5, region_resolution=20,
+    region_neurons=(4, 8), region_depths=(1, 2), region_budget=40,
+    region_budget_depths=(1, 2), deep_depth=3, deep_width=4, deep_steps=5,
+    widths=(4, 8),
+)  # fmt: skip
 
 
 def mean(values):
     return sum(values) / len(values)
 
 
-def ok_depths(budget):
-    return [d for d, r in budget.items() if min(r.test_accuracies) > 0.9]
-
-
-@pytest.mark.slow
 def test_budget_experiment_tunes_each_depth_on_validation():
-    r = chapter_results()
-    for result in r["budget"].values():
+    budget = budget_experiment(TINY)
+    assert set(budget) == set(TINY.depths)
+    for result in budget.values():
         scores = {lr: mean(a) for lr, a in result.val_by_lr.items()}
         assert scores[result.lr] == max(scores.values())
-        assert len(result.models) == len(r["cfg"].seeds)
+        assert len(result.models) == len(TINY.seeds)
+        assert len(result.test_accuracies) == len(TINY.seeds)
+    again = budget_experiment(TINY)
+    assert again[2].test_accuracies == budget[2].test_accuracies
 
 
-@pytest.mark.slow
-def test_shallow_depths_are_comparable_and_too_narrow_fails():
-    b = chapter_results()["budget"]
+def test_other_experiments_cover_their_grids():
+    regions = region_count_experiment(TINY)
+    assert (2, 4) in regions and (1, 8) in regions
+    assert all(len(c) == len(TINY.seeds) for c in regions.values())
+    deep = deep_training_experiment(TINY)
+    for runs in deep.values():
+        assert [len(losses) for losses, _ in runs] == [TINY.deep_steps] * len(
+            TINY.seeds
+        )
+    assert set(width_redundancy_experiment(TINY)) == set(TINY.widths)
+
+
+# ---------- 本章的结论：断言在构建时 glue 的数字上 ----------
+# 这些数字由本章用默认的 WidthDepthConfig 算出；Binder 测试在全新环境里
+# 重新执行本章，核对它们逐位相同。
+
+
+def ok_depths(budget):
+    return [d for d, r in budget.items() if min(r["test"]) > 0.9]
+
+
+def test_chapter_chose_each_rate_on_validation(page):
+    for result in page["budget_runs"].values():
+        scores = {lr: mean(a) for lr, a in result["val_by_lr"].items()}
+        assert scores[result["lr"]] == max(scores.values())
+        assert result["n_models"] == page["n_seeds"]
+
+
+def test_shallow_depths_are_comparable_and_too_narrow_fails(page):
+    b = page["budget_runs"]
     ok = ok_depths(b)
     assert ok == [1, 2, 3]
-    means = [mean(b[d].test_accuracies) for d in ok]
-    seed_spread = max(
-        max(b[d].test_accuracies) - min(b[d].test_accuracies) for d in ok
-    )
+    means = [mean(b[d]["test"]) for d in ok]
+    seed_spread = max(max(b[d]["test"]) - min(b[d]["test"]) for d in ok)
     # “不相上下”：深度之间的差别不比同一深度内种子之间的差别大
     assert max(means) - min(means) <= seed_spread
-    failed = [a for d in (4, 6) for a in b[d].test_accuracies if a < 0.4]
+    failed = [a for d in (4, 6) for a in b[d]["test"] if a < 0.4]
     assert len(failed) >= 2
     # 其余的也明显比浅网络差
-    worst_ok = min(min(b[d].test_accuracies) for d in ok)
-    assert all(a < worst_ok for d in (4, 6) for a in b[d].test_accuracies)
+    worst_ok = min(min(b[d]["test"]) for d in ok)
+    assert all(a < worst_ok for d in (4, 6) for a in b[d]["test"])
 
 
-@pytest.mark.slow
-def test_region_counts_follow_neurons_not_depth():
-    r = chapter_results()
-    cfg, regions = r["cfg"], r["regions"]
+def test_region_counts_follow_neurons_not_depth(page):
+    cfg, regions = WidthDepthConfig(), page["region_runs"]
     n_max = max(cfg.region_neurons)
     at_max = [mean(regions[(d, n_max // d)]) for d in cfg.region_depths]
     assert max(at_max) / min(at_max) < 1.2
@@ -216,29 +234,28 @@ def test_region_counts_follow_neurons_not_depth():
     deeper = [mean(regions[(d, w)]) for d, w in shapes.items() if d > 1]
     assert shallow > 2 * max(deeper)
     # 训练前后的区域数在同一个量级
-    for d in ok_depths(r["budget"]):
-        res = r["budget"][d]
-        ratio = sum(res.trained_regions) / sum(res.init_regions)
+    budget = page["budget_runs"]
+    for d in ok_depths(budget):
+        ratio = sum(budget[d]["trained_regions"]) / sum(
+            budget[d]["init_regions"]
+        )
         assert 0.5 < ratio < 2
 
 
-@pytest.mark.slow
-def test_deep_networks_sigmoid_fails_relu_spikes_and_smaller_lr_fixes_it():
-    deep = chapter_results()["deep"]
-    for losses, acc in deep["sigmoid，PyTorch 默认初始化"]:
-        assert abs(losses[-1] - math.log(3)) < 0.01  # 停在瞎猜的损失
-        assert acc < 0.4
-    big = deep["ReLU，He 初始化"]
-    small = deep["ReLU，He 初始化，学习率缩小 10 倍"]
-    assert min(max_rebound(losses) for losses, _ in big) > 3
-    assert max(max_rebound(losses) for losses, _ in small) < 3
-    assert min(acc for _, acc in small) > 0.99
-    assert min(acc for _, acc in deep["sigmoid + 残差连接"]) > 0.75
+def test_deep_networks_sigmoid_fails_relu_spikes_and_smaller_lr_fixes_it(
+    page,
+):
+    for end in ["min", "max"]:  # 停在瞎猜的损失
+        assert abs(page[f"deep_sigmoid_loss_{end}"] - math.log(3)) < 0.01
+    assert page["deep_sigmoid_acc_max"] < 0.4
+    assert page["deep_relu_rebound_min"] > 3
+    assert page["deep_relu_small_rebound_max"] < 3
+    assert page["deep_relu_small_acc_min"] > 0.99
+    assert page["deep_residual_acc_min"] > 0.75
 
 
-@pytest.mark.slow
-def test_extra_width_adds_few_new_directions():
-    widths = chapter_results()["widths"]
+def test_extra_width_adds_few_new_directions(page):
+    widths = page["width_runs"]
     ranks = [rank for rank, _ in widths.values()]
     assert max(ranks) < 20 < max(widths)
     assert all(acc > 0.97 for _, acc in widths.values())
