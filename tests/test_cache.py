@@ -168,3 +168,122 @@ def test_a_failing_chapter_fails_a_parallel_build_with_its_own_error(
     )
     assert "book/bad" in failures and "book/ok" not in failures
     assert shown_value_in(book.html("ok")) == "1"
+
+
+# ---------- 并行执行时内核启动失败（不需要构建） ----------
+
+
+def _exec_cache(monkeypatch, outcomes: list):
+    """导入 _ext/exec_cache.py，并让 jupyter-cache 的执行依次给出 outcomes。
+
+    outcomes 里的异常被抛出，其余的当作执行结果返回；返回 (模块, 调用次数)。
+    """
+    from types import SimpleNamespace
+
+    from jupyter_cache.executors import utils
+
+    from conftest import ROOT
+
+    monkeypatch.syspath_prepend(str(ROOT / "_ext"))
+    import exec_cache
+
+    calls = []
+
+    def fake(notebook, **kwargs):
+        calls.append(kwargs["cwd"])
+        outcome = outcomes[len(calls) - 1]
+        if isinstance(outcome, Exception):
+            raise outcome
+        notebook.cells[0].outputs = [outcome]
+        return SimpleNamespace(err=None, exc_string=None)
+
+    monkeypatch.setattr(utils, "single_nb_execution", fake)
+    return exec_cache, calls
+
+
+def _notebook():
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell("1 + 1"))
+    return nb
+
+
+def test_a_kernel_that_fails_to_start_is_retried(monkeypatch):
+    started = RuntimeError("Kernel died before replying to kernel_info")
+    output = {"output_type": "stream", "name": "stdout", "text": "2\n"}
+    exec_cache, calls = _exec_cache(monkeypatch, [started, started, output])
+    notebook = _notebook()
+    executed, seconds, error = exec_cache._execute(notebook, "/tmp", False, 9)
+    assert error is None and len(calls) == 3
+    assert executed.cells[0].outputs == [output]
+    assert notebook.cells[0].outputs == []  # 原笔记本不被半途的尝试改动
+    assert seconds >= 0
+
+
+def test_a_kernel_that_never_starts_is_reported_not_raised(monkeypatch):
+    started = RuntimeError("Kernel died before replying to kernel_info")
+    tries = [started] * 3
+    exec_cache, calls = _exec_cache(monkeypatch, tries)
+    _, _, error = exec_cache._execute(_notebook(), "/tmp", False, 9)
+    assert len(calls) == exec_cache.KERNEL_START_TRIES == 3
+    assert "kernel_info" in error
+
+
+def test_a_kernel_that_dies_while_running_is_not_retried(monkeypatch):
+    from nbclient.exceptions import DeadKernelError
+
+    died = DeadKernelError("Kernel died")
+    exec_cache, calls = _exec_cache(monkeypatch, [died, died, died])
+    _, _, error = exec_cache._execute(_notebook(), "/tmp", False, 9)
+    assert len(calls) == 1
+    assert error == "DeadKernelError: Kernel died"
+
+
+# ---------- scripts/preview.py：常驻进程里重新构建 ----------
+
+PREVIEW_PROBE = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {scripts!r})
+import preview
+root = Path(".").resolve()
+before = preview.snapshot(root)
+print("FIRST", preview.build(root)[0])
+page = Path("book/index.md")
+page.write_text(page.read_text("utf-8").replace("数值是", "改过的数值是"))
+changed = preview.changed_files(before, preview.snapshot(root))
+print("CHANGED", sorted(str(p.relative_to(root)) for p in changed))
+print("SECOND", preview.build(root)[0])
+"""
+
+
+@pytest.mark.slow
+def test_preview_rebuilds_in_process_without_reexecuting(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    book = ScratchBook(tmp_path)
+    book.write_module("cachedemo", "VALUE = 7\n")
+    book.write_page(PAGE.format(prose=""))
+    probe = PREVIEW_PROBE.format(scripts=str(ROOT / "scripts"))
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path / "code")},
+        timeout=600,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out[-3000:] + result.stderr[-3000:]
+    assert "FIRST True" in out and "SECOND True" in out
+    assert "CHANGED ['book/index.md']" in out
+    # 第二次构建只重新渲染页面，不重新执行
+    second = out[out.index("CHANGED") :]
+    assert "Executing notebook" not in second
+    assert "改过的数值是" in book.html()
+    assert shown_value(book) == "7"
