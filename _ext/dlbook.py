@@ -2,7 +2,8 @@
 
 - ``exec_cache``：每章的执行缓存按它用到的模块失效（``chapter_deps``），
   需要执行的章节并行执行；
-- ``search_dict``：中文全文搜索用 jieba 与本书的用户词典；
+- ``search_dict``：中文全文搜索用 jieba 与本书的用户词典；浏览器里按索引的词表
+  切分查询、含完整短语的页面排在最前（``phrase_search.js``）；
 - ``zh_ui``：界面翻译、覆盖写死英文的主题组件，并在上游升级时失败提醒；
 - ``exec_stats``：``exec-stats`` 指令，执行统计的中文表格；
 - ``build_guards``：出过问题的页面绝不被当作成功发布。

@@ -1,13 +1,23 @@
-"""中文全文搜索：确认 jieba 可用，并把用户词典换成绝对路径，从任何工作
-目录构建都能加载（找不到词典时 Sphinx 会悄悄忽略）。"""
+"""中文全文搜索。
+
+- 确认 jieba 可用，并把用户词典换成绝对路径，从任何工作目录构建都能加载
+  （找不到词典时 Sphinx 会悄悄忽略）；
+- 查询按索引自己的词表切词、含有完整短语的页面排在最前（``phrase_search.js``，
+  作为中文搜索的 ``js_splitter_code`` 放进 ``language_data.js``）；
+- 每页去掉空白的正文写到 ``_static/dlbook-page-text.js``，只有搜索页载入，
+  用来判断哪一页含有完整的短语。
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.config import Config
 from sphinx.errors import ConfigError
+from sphinx.search.zh import SearchChinese
 
 USER_DICT = Path("book") / "_static" / "jieba_userdict.txt"
 
@@ -28,6 +38,81 @@ def _configure(app: Sphinx, config: Config) -> None:
     config.html_search_options = options
 
 
+class PhraseSearchChinese(SearchChinese):
+    """Sphinx 的中文搜索，加上浏览器里按索引词表切分查询的 splitQuery。"""
+
+    js_splitter_code = (
+        Path(__file__).with_name("phrase_search.js").read_text("utf-8")
+    )
+
+
+PAGE_TEXT = "dlbook-page-text.js"
+SKIPPED = (nodes.literal_block, nodes.math, nodes.math_block, nodes.raw)
+
+
+def page_text(doctree: nodes.document) -> str:
+    """页面正文（不含代码、公式），去掉所有空白、转成小写：用来查找短语。"""
+    return "".join(
+        "".join(node.astext().split())
+        for node in doctree.findall(nodes.Text)
+        if not any(isinstance(a, SKIPPED) for a in _ancestors(node))
+    ).lower()
+
+
+def _ancestors(node: nodes.Node):
+    while node.parent is not None:
+        node = node.parent
+        yield node
+
+
+def _record_text(app: Sphinx, doctree: nodes.document) -> None:
+    texts = getattr(app.env, "dlbook_page_text", {})
+    texts[app.env.docname] = page_text(doctree)
+    app.env.dlbook_page_text = texts
+
+
+def _purge_text(app, env, docname) -> None:
+    getattr(env, "dlbook_page_text", {}).pop(docname, None)
+
+
+def _merge_text(app, env, docnames, other) -> None:
+    texts = getattr(env, "dlbook_page_text", {})
+    for docname in docnames:
+        if docname in getattr(other, "dlbook_page_text", {}):
+            texts[docname] = other.dlbook_page_text[docname]
+    env.dlbook_page_text = texts
+
+
+def _missing_text(app, env, added, changed, removed) -> list[str]:
+    """``env-get-outdated``：还没有记下正文的页面（如旧版本建的环境）重读一次。"""
+    texts = getattr(env, "dlbook_page_text", {})
+    return sorted(env.found_docs - added - changed - set(texts))
+
+
+def _add_page_text(app, pagename, templatename, context, doctree) -> None:
+    if pagename == "search":
+        context["script_files"].append(f"_static/{PAGE_TEXT}")
+
+
+def _write_page_text(app: Sphinx, exception) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    texts = getattr(app.env, "dlbook_page_text", {})
+    data = json.dumps(dict(sorted(texts.items())), ensure_ascii=False)
+    static = Path(app.outdir) / "_static"
+    static.mkdir(parents=True, exist_ok=True)
+    (static / PAGE_TEXT).write_text(
+        f"var DLBOOK_PAGE_TEXT = {data};\n", "utf-8"
+    )
+
+
 def setup(app: Sphinx) -> dict:
     app.connect("config-inited", _configure)
+    app.add_search_language(PhraseSearchChinese)
+    app.connect("doctree-read", _record_text)
+    app.connect("env-purge-doc", _purge_text)
+    app.connect("env-get-outdated", _missing_text)
+    app.connect("env-merge-info", _merge_text)
+    app.connect("html-page-context", _add_page_text)
+    app.connect("build-finished", _write_page_text)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

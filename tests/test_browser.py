@@ -232,6 +232,78 @@ def test_search_finds_the_spiral_chapter(chromium_browser, site_url, term):
     page.close()
 
 
+# 读者连着输入的问题（不带空格）：应当排在第一的，是回答它的那一章
+PHRASES = {
+    "张量的形状": "tensors",
+    "梯度消失的原因": "activations",
+    "学习率太大会怎样": "optimizers",
+    "为什么要用验证集": "generalization",
+}
+
+
+@pytest.mark.parametrize(("phrase", "chapter"), PHRASES.items())
+def test_search_understands_phrases_without_spaces(
+    chromium_browser, site_url, phrase, chapter
+):
+    """查询按索引的词表切开（_ext/phrase_search.js），回答它的那一章排第一。"""
+    page, log = open_page(
+        chromium_browser, f"{site_url}/search.html?q={quote(phrase)}"
+    )
+    summary = page.locator("#search-results p.search-summary")
+    summary.wait_for(timeout=20000)
+    terms = page.evaluate("(q) => splitQuery(q)", phrase)
+    vocabulary = page.evaluate(
+        "(ts) => ts.every((t) => t in Search._index.terms"
+        " || t in Search._index.titleterms)",
+        terms,
+    )
+    assert len(terms) >= 2 and vocabulary, terms  # 切成了索引里的词
+    links = page.eval_on_selector_all(
+        "#search-results ul.search li a", "els => els.map(e => e.href)"
+    )
+    assert links and f"book/{chapter}.html" in links[0], (
+        f"搜索“{phrase}”（切成 {terms}）排第一的是 {links[:3]}"
+    )
+    errors = [
+        e
+        for e in log["errors"]
+        if not any(n in e for n in KNOWN_CONSOLE_NOISE)
+    ]
+    assert errors == []
+    page.close()
+
+
+def test_search_from_a_file_url_ranks_without_fetching_snippets(
+    chromium_browser, built_site
+):
+    """直接打开 _build/html 里的文件时，搜索照样能用、排序相同，且不报错
+    （取不到的摘要不去取）。"""
+    phrase, chapter = "学习率太大会怎样", PHRASES["学习率太大会怎样"]
+    url = (built_site / "search.html").as_uri() + f"?q={quote(phrase)}"
+    page, log = open_page(chromium_browser, url)
+    page.locator("#search-results p.search-summary").wait_for(timeout=20000)
+    links = page.eval_on_selector_all(
+        "#search-results ul.search li a", "els => els.map(e => e.href)"
+    )
+    assert links and f"book/{chapter}.html" in links[0], links[:3]
+    errors = [
+        e
+        for e in log["errors"]
+        if not any(n in e for n in KNOWN_CONSOLE_NOISE)
+    ]
+    assert errors == []  # 没有取摘要时的 CORS 报错
+    page.close()
+
+
+def test_a_whole_indexed_word_is_searched_as_it_is(chromium_browser, site_url):
+    """查询本身就是索引里的词时不再切分（精确搜索照旧）。"""
+    page, _ = open_page(chromium_browser, f"{site_url}/search.html?q=x")
+    page.locator("#search-results p.search-summary").wait_for(timeout=20000)
+    assert page.evaluate("splitQuery('梯度消失')") == ["梯度消失"]
+    assert page.evaluate("splitQuery('ReLU 的导数')") == ["ReLU", "导数"]
+    page.close()
+
+
 class _PagesHandler(http.server.SimpleHTTPRequestHandler):
     """像 GitHub Pages 那样服务网站：可以挂在子路径下；不存在的地址返回
     状态 404 与网站根目录的 404.html；``extra`` 里的路径返回给定的内容。"""

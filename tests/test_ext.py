@@ -61,3 +61,20 @@ def test_theme_packages_the_extension_patches_are_pinned():
     pins = (ROOT / "requirements.txt").read_text("utf-8")
     for package in ("sphinx-book-theme", "pydata-sphinx-theme", "myst-nb"):
         assert f"\n{package}==" in pins, package
+
+
+def test_page_text_for_phrase_search_skips_code_and_math():
+    """搜索页用来查找完整短语的正文：去掉空白、转成小写，不含代码与公式。"""
+    import search_dict
+    from docutils import nodes
+    from docutils.frontend import get_default_settings
+    from docutils.parsers.rst import Parser
+    from docutils.utils import new_document
+
+    doc = new_document("<test>", get_default_settings(Parser))
+    doc += nodes.paragraph(text="张量的 形状\n叫 Shape。")
+    doc += nodes.literal_block(text="x = torch.zeros(2, 3)  # 张量的形状")
+    doc += nodes.math_block(text="y = Wx")
+    assert search_dict.page_text(doc) == "张量的形状叫shape。"
+    assert search_dict.PhraseSearchChinese.lang == "zh"
+    assert "splitQuery" in search_dict.PhraseSearchChinese.js_splitter_code
