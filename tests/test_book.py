@@ -458,6 +458,9 @@ def test_no_markdown_markup_leaks_into_the_page_text(site, name):
     text = soup.get_text(" ")
     leaks = re.findall(r".{0,15}(?:\*\*|\{term\}|\{glue:text\}).{0,15}", text)
     assert leaks == [], f"{name} 的正文里有没渲染的标记：{leaks}"
+    # {numref} 自己带着“练习”“图”等字样，前面再写一遍就成了“练习 练习 9.2”
+    doubled = re.findall(r".{0,10}(练习|图|表)\s*\1\s*\d.{0,5}", text)
+    assert doubled == [], f"{name} 的编号引用前多写了一遍名称：{doubled}"
 
 
 def test_404_page_and_exec_stats_are_built(site):
