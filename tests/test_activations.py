@@ -20,6 +20,7 @@ from dlbasics.activations import (
     derivative,
     first_to_last_ratio,
     geometric_mean,
+    gradient_norms_by_gain,
     gradient_norms_by_setting,
     init_weights,
     layer_grad_norms,
@@ -308,3 +309,46 @@ def test_initialisation_section_matches_the_derivation(page):
         first / 2 < page["rms_last_he_min"] < first < page["rms_last_he_max"]
     )
     assert page["rms_last_he_max"] < 2 * first
+
+
+# ---------- He 初始化乘倍数 g（滑块图） ----------
+
+TINY_GRAD = GradientConfig(depth=6, width=16, n_per_class=20, seeds=(0, 1))
+
+
+def test_gain_one_is_he_initialisation():
+    by_gain = gradient_norms_by_gain((0.5, 1.0), TINY_GRAD)
+    assert by_gain.shape == (2, 2, 6)
+    he = gradient_norms_by_setting(TINY_GRAD)["ReLU，He 初始化"]
+    assert torch.equal(by_gain[1], he)
+
+
+def test_gain_shifts_every_layer_by_about_the_same_factor():
+    """偏置为 0 的 ReLU 网络是正齐次的：权重乘 g，每层梯度约乘 g^depth。"""
+    gains = (0.5, 1.0, 2.0)
+    norms = gradient_norms_by_gain(gains, TINY_GRAD)
+    shapes = [geometric_mean(first_to_last_ratio(n)) for n in norms]
+    assert max(shapes) / min(shapes) < 3
+    levels = [geometric_mean(n) for n in norms]
+    for g, level in zip(gains, levels, strict=True):
+        predicted = levels[1] * g**TINY_GRAD.depth
+        assert predicted / 4 < level < predicted * 4
+
+
+def test_gain_section_claims_match_the_numbers(page):
+    levels = page["gain_levels"]
+    gains = sorted(levels)
+    assert gains[0] == page["gain_min"] and gains[-1] == page["gain_max"]
+    # “从 … 升到 …”：随 g 单调上升
+    assert all(levels[a] < levels[b] for a, b in pairwise(gains))
+    assert page["gain_orders"] > 10
+    # “变的是高度而不是斜率”：比值只差几倍，水平差十几个数量级
+    assert page["gain_shape_max"] / page["gain_shape_min"] < 5
+    assert 0.2 < page["gain_vs_power_min"] <= page["gain_vs_power_max"] < 5
+    assert page["gain_up_factor"] > 10 and page["gain_down_factor"] > 10
+    # 练习：去掉偏置，比值从极小回到“零点几”
+    assert page["zero_bias_ratio_False"] < 1e-4
+    assert 0.1 <= page["zero_bias_ratio_True"] < 1
+    assert page["zero_bias_ratio_False"] == pytest.approx(
+        page["ratio_relu_default"]
+    )

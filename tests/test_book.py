@@ -327,7 +327,11 @@ def test_spiral_page_has_its_figures_and_rendered_math_source(site):
     figures = soup.select("figure")
     assert len(figures) >= 5
     for img in soup.select(".cell_output img"):
-        assert (site / "book" / img["src"]).is_file()
+        if img.find_parent(class_="dlbook-slider"):  # 滑块图的帧嵌在页面里
+            assert img["src"].startswith("data:image/png;base64,")
+        else:
+            assert (site / "book" / img["src"]).is_file()
+    assert len(soup.select(".dlbook-slider")) == 1
     # MathJax 的源：行内 \(...\) 与行间 \[...\] 交给浏览器中的 MathJax 渲染
     assert soup.select("div.math") and soup.select("span.math")
 
@@ -474,3 +478,27 @@ def test_404_page_and_exec_stats_are_built(site):
     for row in rows:
         how = row.select("td")[1].get_text(strip=True)
         assert how == "重新执行" or how.startswith("取自缓存"), how
+
+
+def test_pages_with_slider_figures_stay_within_the_page_weight_target(site):
+    """滑块图把每一帧都嵌在页面里；这样的页面仍不超过 1.5 MB。
+
+    1.5 MB 是 README 性能表里每页自身重量的目标。
+    """
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_build", ROOT / "benchmarks" / "build.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    stems = list(chapter_budgets())  # 与基准测试报告的是同一组章节
+    weights, _ = bench.page_weights(site, stems)
+    sliders = [
+        stem
+        for stem in stems
+        if 'class="dlbook-slider"' in page_html(site, f"book/{stem}")
+    ]
+    assert len(sliders) >= 4, f"有滑块图的章节：{sliders}"
+    heavy = {s: weights[s] / 1e6 for s in sliders if weights[s] > 1.5e6}
+    assert heavy == {}, f"超过 1.5 MB 的页面（MB）：{heavy}"

@@ -197,6 +197,97 @@ def test_dark_mode_toggle_switches_theme_and_keeps_figures_on_light(
     tab.close()
 
 
+# 有滑块图的章节（dlbasics.slider）；每章至少一个
+SLIDER_PAGES = ("spiral", "activations", "softmax", "optimizers")
+
+SLIDER_STATE = """root => {
+  const input = root.querySelector('input[type=range]');
+  const shown = [...root.querySelectorAll('.dlbook-slider-frames img')]
+    .filter(img => getComputedStyle(img).display !== 'none');
+  return {
+    value: input.value,
+    valuetext: input.getAttribute('aria-valuetext'),
+    label: input.labels.length ? input.labels[0].textContent : '',
+    output: root.querySelector('output').textContent,
+    shown: shown.map(img => img.src.slice(-80)),
+    alt: shown.map(img => img.alt),
+    values: JSON.parse(root.dataset.values),
+  };
+}"""
+
+
+@pytest.mark.parametrize("stem", SLIDER_PAGES)
+def test_slider_figure_moves_with_the_keyboard(
+    chromium_browser, site_url, stem
+):
+    tab, log = open_page(chromium_browser, f"{site_url}/book/{stem}.html")
+    slider = tab.locator(".dlbook-slider").first
+    control = slider.locator("input[type=range]")
+    assert control.is_enabled(), "脚本没有运行：滑块仍是禁用的"
+    start = slider.evaluate(SLIDER_STATE)
+    assert start["label"], "滑块没有标签"
+    assert len(start["shown"]) == 1, "打开时应只显示一帧"
+    assert (
+        start["output"]
+        == start["valuetext"]
+        == start["values"][int(start["value"])]
+    )
+    assert start["output"] in start["alt"][0]
+
+    control.focus()
+    key = "ArrowLeft" if int(start["value"]) > 0 else "ArrowRight"
+    tab.keyboard.press(key)
+    moved = slider.evaluate(SLIDER_STATE)
+    assert abs(int(moved["value"]) - int(start["value"])) == 1
+    assert len(moved["shown"]) == 1
+    assert moved["shown"] != start["shown"], "按键后图没有变"
+    assert moved["output"] == moved["valuetext"] != start["output"]
+    assert moved["output"] in moved["alt"][0]
+
+    tab.keyboard.press("Home")
+    first = slider.evaluate(SLIDER_STATE)
+    assert first["value"] == "0" and first["output"] == first["values"][0]
+    tab.keyboard.press("End")
+    last = slider.evaluate(SLIDER_STATE)
+    assert last["output"] == last["values"][-1]
+    assert len({first["shown"][0], last["shown"][0], start["shown"][0]}) >= 2
+
+    errors = [
+        e
+        for e in log["errors"]
+        if not any(n in e for n in KNOWN_CONSOLE_NOISE)
+    ]
+    assert errors == []
+    tab.close()
+
+
+def test_slider_prints_its_default_state_and_fits_a_phone(
+    chromium_browser, site_url
+):
+    tab, _ = open_page(chromium_browser, f"{site_url}/book/softmax.html")
+    slider = tab.locator(".dlbook-slider").first
+    start = slider.evaluate(SLIDER_STATE)
+    slider.locator("input[type=range]").focus()
+    tab.keyboard.press("End")  # 读者拖动过，打印的仍是默认状态
+    tab.emulate_media(media="print")
+    printed = slider.evaluate(SLIDER_STATE)
+    assert printed["shown"] == start["shown"]
+    assert not slider.locator(".dlbook-slider-control").is_visible()
+    note = slider.locator(".dlbook-slider-print")
+    assert note.is_visible() and start["output"] in note.inner_text()
+    tab.emulate_media(media="screen")
+    assert note.is_hidden()
+
+    tab.set_viewport_size({"width": 360, "height": 740})
+    box = slider.bounding_box()
+    image = slider.locator(".dlbook-slider-frames img:visible").bounding_box()
+    control = slider.locator("input[type=range]").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 360
+    assert image["width"] <= box["width"] + 1
+    assert control["x"] + control["width"] <= 360
+    tab.close()
+
+
 def test_spiral_page_shows_its_figures_and_typesets_all_math(
     chromium_browser, site_url
 ):

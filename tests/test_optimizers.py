@@ -303,3 +303,24 @@ def test_sgd_cost_does_not_grow_with_the_training_set(page):
     mean = {n: sum(sgd[n]) / len(sgd[n]) for n in (small, large)}
     assert 0.5 < mean[large] / mean[small] < 2  # SGD 几乎不变
     assert max(sgd[large]) < large  # 没看完一遍就到了
+
+
+def test_trajectory_slider_shows_gd_leave_at_its_bound(page):
+    ends = page["path_ends_in_view"]
+    out_c, ok_c = page["path_gd_out_c"], page["path_gd_last_ok_c"]
+    multipliers = sorted({float(key.split("@")[1]) for key in ends})
+    assert multipliers[-1] == page["path_max_c"]
+    # GD 在倍数 out_c 起冲出图外，在它以下都停在图中
+    for c in multipliers:
+        assert ends[f"GD@{c:g}"] == (c < out_c)
+    assert ok_c == max(c for c in multipliers if c < out_c)
+    # 冲出图外的第一个学习率超过了上界，最后一个停在图中的低于上界
+    bound = page["gd_bound_narrow"]
+    assert page["path_gd_out_lr"] > bound
+    assert page["path_gd_out_lr"] * ok_c / out_c < bound
+    # “动量法和 Adam 在滑块的整个范围内都停在图中”
+    assert all(
+        ends[f"{name}@{c:g}"]
+        for name in ("GD + 动量", "Adam")
+        for c in multipliers
+    )

@@ -20,8 +20,9 @@ from dlbasics.spiral import (
     make_splits,
     make_two_layer_net,
     plot_logit_plane,
+    training_snapshots,
 )
-from dlbasics.training import train_classifier
+from dlbasics.training import predict_grid, train_classifier
 from dlbasics.utils import count_parameters
 
 
@@ -217,3 +218,49 @@ def test_plot_logit_plane_draws_grid_points_and_three_boundaries():
     ax = plot_logit_plane(make_two_layer_net(), X, y, n_lines=5)
     assert len(ax.get_lines()) == 2 * 5 + 3
     assert len(ax.collections) == 3
+
+
+# ---------- 训练过程中的决策区域（滑块图） ----------
+
+
+def test_snapshots_replay_train_classifier_bit_for_bit():
+    X, y = make_spiral(30, generator=gen(0))
+    torch.manual_seed(3)
+    trained = make_two_layer_net(2, 8, 3)
+    torch.manual_seed(3)
+    replay = make_two_layer_net(2, 8, 3)
+    history = train_classifier(trained, X, y, lr=0.05, num_steps=12)
+    snaps = training_snapshots(
+        replay, X, y, lr=0.05, steps=[0, 5, 12], resolution=20
+    )
+    assert [s.step for s in snaps] == [0, 5, 12]
+    for a, b in zip(trained.parameters(), replay.parameters(), strict=True):
+        assert torch.equal(a, b)
+    # 训练准确率与 train_classifier 记下的同一步一致（它记的是更新前的）
+    assert snaps[1].train_accuracy == history.train_accuracies[5]
+    assert snaps[0].train_accuracy == history.train_accuracies[0]
+    _, _, labels = predict_grid(trained, resolution=20)
+    assert (snaps[-1].labels == labels).all()
+    assert snaps[0].labels.shape == (20, 20)
+    assert not (snaps[0].labels == snaps[-1].labels).all()
+
+
+def test_snapshot_steps_must_be_increasing():
+    X, y = make_spiral(5, generator=gen(0))
+    with bad_input("不重复、从小到大"):
+        training_snapshots(make_linear_model(), X, y, lr=0.1, steps=[3, 1])
+    with bad_input("steps 应是步数的列表"):
+        training_snapshots(make_linear_model(), X, y, lr=0.1, steps=5)
+
+
+def test_decision_regions_grow_as_the_page_says(page):
+    assert page["replay_matches_mlp"] is True
+    accs = page["snap_acc_by_step"]
+    assert accs[0] == page["snap_acc_0"]
+    # “不比瞎猜（三分之一）好”
+    assert page["snap_acc_0"] <= 1 / 3
+    # “第一次达到 90% 以上”
+    first = page["snap_first_90"]
+    assert accs[first] >= 0.9 > max(a for s, a in accs.items() if s < first)
+    assert accs[max(accs)] == page["mlp_train_acc"]
+    assert page["snap_major_share"] > 0.5

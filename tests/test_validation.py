@@ -21,6 +21,7 @@ from dlbasics import (
     cnn,
     optimizers,
     plotting,
+    slider,
     softmax,
     spiral,
     tensors,
@@ -522,6 +523,61 @@ PROBES = [
         plotting.plot_history,
         {"histories": {"a": training.History([1.0], [0.5])}},
         {"histories": [None, {}, {"a": [1.0]}], "metric": ["acc"]},
+    ),
+]
+
+PROBES += [
+    (
+        spiral.training_snapshots,
+        {
+            "model": spiral.make_linear_model(),
+            "X": X2,
+            "y": Y2,
+            "lr": 0.1,
+            "steps": [0, 2],
+            "resolution": 4,
+        },
+        {
+            "model": [None, "linear"],
+            "X": bad_tensors(tuple(X2.shape)),
+            "y": bad_labels(len(X2)),
+            "lr": BAD_POSITIVE,
+            "steps": [None, "0, 2", [], [2, 1], [1, 1], [-1], [0.5], 3],
+        },
+    ),
+    (
+        activations.gradient_norms_by_gain,
+        {
+            "gains": (0.5, 1.0),
+            "cfg": activations.GradientConfig(
+                depth=3, width=4, n_per_class=5, seeds=(0,)
+            ),
+        },
+        {
+            "gains": [None, (), [1.0], (0.0,), (-1.0,), (NAN,), ("1",)],
+            "cfg": [None, "cfg"],
+        },
+    ),
+    (
+        slider.slider_figure,
+        {
+            "fig": plt.figure(),
+            "update": lambda i: None,
+            "values": ["a = 1", "a = 2"],
+            "label": "a",
+            "default": 0,
+            "alt": "空白的图",
+            "dpi": 20,
+        },
+        {
+            "fig": [None, "fig"],
+            "update": [None, 3],
+            "values": [["a = 1"], ["a = 1", ""], ["a = 1", 2], ["x"] * 41],
+            "label": ["", " ", None],
+            "default": [-1, 2, 0.5, None, True],
+            "alt": ["", None],
+            "dpi": BAD_POSITIVE,
+        },
     ),
 ]
 

@@ -280,13 +280,8 @@ def gradient_norms_by_setting(
     对螺旋数据做一次前向与反向传播。返回 ``{标签: 张量}``，张量形状
     (种子数, depth)，第 0 列是最靠近输入的层。
     """
-    from dlbasics.spiral import make_spiral
-
     check_instance("cfg", cfg, GradientConfig)
-    X, y = make_spiral(
-        cfg.n_per_class,
-        generator=torch.Generator().manual_seed(cfg.data_seed),
-    )
+    X, y = _gradient_data(cfg)
     results = {}
     for label, (act, scheme, residual) in GRADIENT_SETTINGS.items():
         runs = []
@@ -300,6 +295,48 @@ def gradient_norms_by_setting(
             runs.append(layer_grad_norms(model, X, y))
         results[label] = torch.tensor(runs, dtype=torch.float64)
     return results
+
+
+def _gradient_data(cfg: GradientConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """梯度实验用的螺旋数据（固定种子）。"""
+    from dlbasics.spiral import make_spiral
+
+    return make_spiral(
+        cfg.n_per_class,
+        generator=torch.Generator().manual_seed(cfg.data_seed),
+    )
+
+
+def gradient_norms_by_gain(
+    gains: tuple[float, ...],
+    cfg: GradientConfig = GradientConfig(),
+) -> torch.Tensor:
+    """ReLU 网络用 He 初始化、权重标准差再乘 ``gain`` 时，各层权重梯度的范数。
+
+    对每个 gain、每个种子做一次前向与反向传播。返回形状
+    (len(gains), 种子数, depth) 的张量，最后一维第 0 个是最靠近输入的层。
+    gain = 1 就是 He 初始化；按方差推导，梯度每往回穿过一层，范数约乘 gain。
+    """
+    check_instance("cfg", cfg, GradientConfig)
+    if not isinstance(gains, tuple) or not gains:
+        raise ValueError("gains 应是非空的元组，如 (0.8, 1.0, 1.25)")
+    for gain in gains:
+        check_positive_float("gains 的每一项", gain)
+    X, y = _gradient_data(cfg)
+    results = []
+    for gain in gains:
+        runs = []
+        for seed in cfg.seeds:
+            model = DeepMLP(cfg.depth, cfg.width, activation="relu")
+            init_weights(
+                model,
+                "he",
+                generator=torch.Generator().manual_seed(seed),
+                gain=gain,
+            )
+            runs.append(layer_grad_norms(model, X, y))
+        results.append(runs)
+    return torch.tensor(results, dtype=torch.float64)
 
 
 def first_to_last_ratio(norms: torch.Tensor) -> torch.Tensor:

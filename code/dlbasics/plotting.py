@@ -6,8 +6,8 @@
 ``cnn.plot_architecture``），用这里的 ``new_axes``、``check_points``
 与 ``CLASS_COLORS``。
 
-本包中只有这个模块导入 matplotlib.pyplot。每个绘图函数接收并返回 ``Axes``，
-从不调用 ``plt.show()``，也不写文件。
+本包中只有这个模块与 ``slider``（渲染完关闭图）导入 matplotlib.pyplot。
+每个绘图函数接收并返回 ``Axes``，从不调用 ``plt.show()``，也不写文件。
 """
 
 from __future__ import annotations

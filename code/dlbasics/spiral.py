@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from matplotlib.axes import Axes
 from torch import nn
 
 from dlbasics.plotting import CLASS_COLORS, check_points, new_axes
+from dlbasics.training import accuracy, predict_grid
 from dlbasics.utils import seeded_splits
 from dlbasics.validation import (
     check_float,
     check_generator,
     check_instance,
     check_int,
+    check_labels,
     check_memory,
     check_positive_float,
     check_positive_int,
@@ -179,6 +183,63 @@ def grid_lines(
     horizontal = torch.stack([along, ticks], dim=2)
     vertical = torch.stack([ticks, along], dim=2)
     return torch.cat([horizontal, vertical])
+
+
+@dataclass(frozen=True)
+class RegionSnapshot:
+    """训练到第 ``step`` 步时模型在网格上预测的类别与训练准确率。"""
+
+    step: int
+    labels: np.ndarray  # 形状 (resolution, resolution)，见 predict_grid
+    train_accuracy: float
+
+
+def training_snapshots(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    lr: float,
+    steps: Sequence[int],
+    lim: float = 1.1,
+    resolution: int = 300,
+) -> list[RegionSnapshot]:
+    """像 ``train_classifier`` 一样用 Adam 全批量训练，在指定步数记下决策区域。
+
+    训练循环与 ``train_classifier`` 逐位相同（同一个初始模型训练同样的步数，
+    得到同样的参数），只是在第 ``steps`` 中每一步（0 表示训练前）更新参数之前
+    调用 ``predict_grid``。原地更新 ``model``，共训练 ``max(steps)`` 步。
+    """
+    check_instance("model", model, nn.Module)
+    check_tensor("X", X, ndim=2, floating=True, finite=True)
+    check_labels("y", y, n=X.shape[0])
+    check_positive_float("lr", lr)
+    if not isinstance(steps, Sequence) or isinstance(steps, str):
+        raise TypeError(
+            f"steps 应是步数的列表，如 [0, 10, 100]，收到 {steps!r}"
+        )
+    steps = [check_int("steps 的每一项", s, minimum=0) for s in steps]
+    if not steps or steps != sorted(set(steps)):
+        raise ValueError(
+            "steps 应是不重复、从小到大排列的步数，如 [0, 10, 100]，"
+            f"收到 {steps}"
+        )
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    snapshots = []
+    for step in range(steps[-1] + 1):
+        if step in steps:
+            with torch.no_grad():
+                train_acc = accuracy(model(X), y)
+            _, _, labels = predict_grid(model, lim=lim, resolution=resolution)
+            snapshots.append(RegionSnapshot(step, labels, train_acc))
+        if step == steps[-1]:
+            break
+        loss = loss_fn(model(X), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return snapshots
 
 
 def make_splits(
