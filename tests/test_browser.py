@@ -261,6 +261,33 @@ def test_slider_figure_moves_with_the_keyboard(
     tab.close()
 
 
+def test_slider_is_readable_and_accessible_in_dark_mode(
+    chromium_browser, site_url
+):
+    from axe_playwright_python.sync_playwright import Axe
+
+    tab = chromium_browser.new_page(color_scheme="dark")
+    tab.goto(f"{site_url}/book/spiral.html", wait_until="networkidle")
+    assert tab.locator("html").get_attribute("data-theme") == "dark"
+    frame = tab.locator(".dlbook-slider .dlbook-slider-frames img:visible")
+    background = frame.evaluate("e => getComputedStyle(e).backgroundColor")
+    rgb = [
+        int(v)
+        for v in background[background.index("(") + 1 : -1].split(",")[:3]
+    ]
+    assert sum(rgb) / 3 > 150, f"深色模式下滑块图的底色是 {background}"
+    violations = Axe().run(tab).response["violations"]
+    on_slider = [
+        (v["id"], node["target"])
+        for v in violations
+        for node in v["nodes"]
+        if "dlbook-slider" in str(node["target"])
+        or "-input" in str(node["target"])
+    ]
+    assert on_slider == [], f"滑块的无障碍问题：{on_slider}"
+    tab.close()
+
+
 def test_slider_prints_its_default_state_and_fits_a_phone(
     chromium_browser, site_url
 ):
