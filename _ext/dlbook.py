@@ -6,7 +6,10 @@
   切分查询、含完整短语的页面排在最前（``phrase_search.js``）；
 - ``zh_ui``：界面翻译、覆盖写死英文的主题组件，并在上游升级时失败提醒；
 - ``exec_stats``：``exec-stats`` 指令，执行统计的中文表格；
-- ``build_guards``：出过问题的页面绝不被当作成功发布。
+- ``build_guards``：出过问题的页面绝不被当作成功发布；
+- ``page_meta``：版本、每页的修改日期与“报告错误”链接、分享卡片、站点地图、
+  首页的引用信息；
+- ``glossary_tips``：术语链接在悬停或获得焦点时显示术语表里的解释。
 
 每个模块的文档字符串说明它做什么、为什么。
 """
@@ -15,7 +18,15 @@ from __future__ import annotations
 
 from sphinx.application import Sphinx
 
-MODULES = ("exec_cache", "search_dict", "zh_ui", "exec_stats", "build_guards")
+MODULES = (
+    "exec_cache",
+    "search_dict",
+    "zh_ui",
+    "exec_stats",
+    "build_guards",
+    "page_meta",
+    "glossary_tips",
+)
 
 
 def setup(app: Sphinx) -> dict:

@@ -141,6 +141,12 @@ def test_every_page_loads_cleanly_offline_and_accessibly(
     if has_math:
         assert tab.locator("mjx-container").count() > 0, "公式没有被排版"
     assert tab.locator("html").get_attribute("lang") == "zh-CN"
+    # 页脚的“报告错误”：在仓库上新建 issue，正文里写好了这一页的源文件
+    report = tab.locator("a.dlbook-report")
+    assert report.count() == 1 and report.is_visible()
+    href = report.get_attribute("href")
+    assert urlparse(href).path.endswith("/issues/new")
+    assert quote(f"{page}.md", safe="") in href
     violations = Axe().run(tab).response["violations"]
     serious = [
         (v["id"], v["nodes"][0]["target"])
@@ -194,6 +200,42 @@ def test_dark_mode_toggle_switches_theme_and_keeps_figures_on_light(
     assert sum(rgb) / 3 > 150, f"深色模式下图片底色是 {background}"
     # 截图留在 _build/ 里，供人查看深色模式下的效果
     tab.screenshot(path=str(built_site.parent / "dark-mode-spiral.png"))
+    tab.close()
+
+
+def test_glossary_term_shows_its_definition_on_hover_and_focus(
+    chromium_browser, site_url, built_site
+):
+    import json
+
+    raw = (built_site / "_static/dlbook-glossary-data.js").read_text("utf-8")
+    terms = json.loads(raw[raw.index("=") + 1 : raw.rindex(";")])
+    terms = terms["book/glossary.html"]
+    tab, log = open_page(chromium_browser, f"{site_url}/book/spiral.html")
+    link = tab.locator("a.reference:has(.xref.std-term)").first
+    anchor = link.get_attribute("href").split("#")[1]
+    tip = tab.locator("#dlbook-term-tip")
+    assert tip.count() == 0
+    link.hover()
+    assert tip.is_visible()
+    assert tip.inner_text() == (
+        f"{terms[anchor]['term']}：{terms[anchor]['definition']}"
+    )
+    assert link.get_attribute("aria-describedby") == "dlbook-term-tip"
+    tab.mouse.move(0, 0)
+    assert tip.count() == 0
+    link.focus()  # 键盘：Tab 移到链接上
+    assert tip.is_visible() and tip.get_attribute("role") == "tooltip"
+    box, view = tip.bounding_box(), tab.viewport_size
+    assert 0 <= box["x"] and box["x"] + box["width"] <= view["width"]
+    tab.keyboard.press("Escape")
+    assert tip.count() == 0
+    errors = [
+        e
+        for e in log["errors"]
+        if not any(n in e for n in KNOWN_CONSOLE_NOISE)
+    ]
+    assert errors == []
     tab.close()
 
 
