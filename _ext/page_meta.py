@@ -40,10 +40,15 @@ PREVIEW_SUBTITLE = "可以运行的中文入门书 · PyTorch · 只用 CPU"
 DESCRIPTION_CHARS = 120
 
 
-def book_version(root: Path = ROOT) -> str:
-    """书的版本号：``pyproject.toml`` 的 ``[project] version``。"""
-    data = tomllib.loads((root / "pyproject.toml").read_text("utf-8"))
-    return data["project"]["version"]
+def book_version(root: Path = ROOT) -> str | None:
+    """书的版本号：``pyproject.toml`` 的 ``[project] version``。
+
+    没有 ``pyproject.toml`` 时（例如测试用的临时小书）为 None，页脚不显示版本。
+    """
+    path = root / "pyproject.toml"
+    if not path.is_file():
+        return None
+    return tomllib.loads(path.read_text("utf-8"))["project"]["version"]
 
 
 def git_date(root: Path, path: str) -> str | None:
@@ -115,8 +120,9 @@ def missing_glyphs(text: str) -> list[str]:
 
 
 def preview_lines(title: str, version: str) -> list[tuple[str, int]]:
-    """预览图上的几行字与字号。"""
-    return [(title, 120), (PREVIEW_SUBTITLE, 44), (f"版本 {version}", 36)]
+    """预览图上的几行字与字号（没有版本号时不写版本那一行）。"""
+    lines = [(title, 120), (PREVIEW_SUBTITLE, 44)]
+    return lines + ([(f"版本 {version}", 36)] if version else [])
 
 
 def draw_preview(title: str, version: str) -> bytes:
@@ -136,9 +142,8 @@ def draw_preview(title: str, version: str) -> bytes:
     draw = ImageDraw.Draw(image)
     draw.rectangle((0, 0, 40, PREVIEW_SIZE[1]), fill="#0072B2")
     y = 150
-    for (text, size), color in zip(
-        lines, ("#1a1a1a", "#333333", "#0072B2"), strict=True
-    ):
+    colors = ("#1a1a1a", "#333333", "#0072B2")
+    for (text, size), color in zip(lines, colors[: len(lines)], strict=True):
         font = ImageFont.truetype(str(FONT), size)
         draw.text((110, y), text, font=font, fill=color)
         y += int(size * 1.5) + 30
@@ -165,17 +170,27 @@ def page_url(app: Sphinx, pagename: str) -> str:
 
 def add_page_context(app, pagename, templatename, context, doctree) -> None:
     """给每页的模板提供版本、日期、报告链接，并加上分享用的元数据。"""
-    context["dlbook_version"] = book_version()
+    version = book_version()
     source = source_path(app, pagename)
     site = site_title(app)
     # 页面标题去掉章节编号（“2. 螺旋数据分类”→“螺旋数据分类”）
     title = plain_text(context.get("title") or "")
     title = re.sub(r"^\d+(\.\d+)*\.?\s+", "", title) or site
     repo_url = app.config.html_theme_options.get("repository_url", "")
-    if source is not None:
-        context["dlbook_page_date"] = git_date(app.srcdir, source)
-        if repo_url:
-            context["dlbook_report_url"] = report_url(repo_url, title, source)
+    items = []  # 页脚的几项（dlbook-page-info.html 用“ · ”连起来）
+    date = git_date(app.srcdir, source) if source else None
+    if date:
+        items.append(f'本页最后修改于 <time datetime="{date}">{date}</time>')
+    if version:
+        items.append(f'<span class="dlbook-version">版本 {version}</span>')
+    if source and repo_url and REPORT_TEMPLATE.is_file():
+        url = html.escape(report_url(repo_url, title, source))
+        items.append(
+            f'<a class="dlbook-report" href="{url}" target="_blank" '
+            'rel="noopener" title="在 GitHub 上新建 issue，'
+            '本页的标题与路径已经填好">报告错误</a>'
+        )
+    context["dlbook_footer_items"] = items
     if not app.config.html_baseurl:
         return
     full_title = title if title == site else f"{title} · {site}"
@@ -213,23 +228,24 @@ def add_page_context(app, pagename, templatename, context, doctree) -> None:
     context["metatags"] = context.get("metatags", "") + "\n".join(meta) + "\n"
 
 
-def write_site_files(app: Sphinx, exception: Exception | None) -> None:
-    """构建成功后写出预览图与 sitemap.xml。"""
-    if exception is not None or app.builder.format != "html":
-        return
+def write_preview(app: Sphinx) -> None:
+    """把预览图写到网站的 _static/ 下。"""
     out = Path(app.outdir)
     preview = out / PREVIEW
+    version = book_version() or ""
     # 画图要零点几秒：书名、版本、字体都没变时沿用上次的图（改正文时要快）
-    key = f"{site_title(app)}|{book_version()}|{PREVIEW_SUBTITLE}|"
+    key = f"{site_title(app)}|{version}|{PREVIEW_SUBTITLE}|"
     key += str(FONT.stat().st_size)
     key_file = out / "_static" / ".dlbook-preview-key"
     fresh = key_file.exists() and key_file.read_text("utf-8") == key
     if not (preview.exists() and fresh):
         preview.parent.mkdir(parents=True, exist_ok=True)
-        preview.write_bytes(draw_preview(site_title(app), book_version()))
+        preview.write_bytes(draw_preview(site_title(app), version))
         key_file.write_text(key, "utf-8")
-    if not app.config.html_baseurl or app.builder.name != "html":
-        return
+
+
+def write_sitemap(app: Sphinx) -> None:
+    """网站根目录的 sitemap.xml：每一页的网址与最后修改日期。"""
     entries = []
     for docname in sorted(app.env.found_docs):
         date = git_date(app.srcdir, source_path(app, docname))
@@ -244,7 +260,17 @@ def write_site_files(app: Sphinx, exception: Exception | None) -> None:
         + "\n".join(entries)
         + "\n</urlset>\n"
     )
-    (out / "sitemap.xml").write_text(sitemap, "utf-8")
+    (Path(app.outdir) / "sitemap.xml").write_text(sitemap, "utf-8")
+
+
+def write_site_files(app: Sphinx, exception: Exception | None) -> None:
+    """构建成功后写出预览图与 sitemap.xml。"""
+    if exception is not None or app.builder.format != "html":
+        return
+    if FONT.is_file():  # 测试用的临时小书里没有随包字体
+        write_preview(app)
+    if app.config.html_baseurl and app.builder.name == "html":
+        write_sitemap(app)
 
 
 def citation_bibtex(root: Path = ROOT) -> str:
