@@ -131,6 +131,13 @@ def test_git_date_is_the_last_commit_of_the_file(tmp_path):
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", date)
     assert page_meta.git_date(ROOT, "book/spiral.md") == date  # 确定的
     assert page_meta.git_date(tmp_path, "nothing.md") is None  # 不是仓库
+    # 构建时一次读出所有文件的日期，结果与逐个查询相同
+    dates = page_meta.git_dates(ROOT)
+    for name in toc_files():
+        assert dates.get(f"{name}.md") == page_meta.git_date(
+            ROOT, f"{name}.md"
+        )
+    assert page_meta.git_dates(tmp_path) == {}
 
 
 def test_preview_image_has_every_glyph_in_the_bundled_font():
