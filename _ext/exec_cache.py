@@ -24,6 +24,7 @@ from pathlib import Path
 
 import nbformat
 from chapter_deps import chapter_digest
+from doc_store import keep_per_doc, per_doc
 from sphinx.application import Sphinx
 from sphinx.config import Config
 from sphinx.environment import BuildEnvironment
@@ -270,7 +271,7 @@ def _outdated(app, env, added, changed, removed) -> list[str]:
     Sphinx 只重读源文件改过的页面；章节导入的模块变了，页面本身没变，
     不重读就会一直显示旧的输出。
     """
-    recorded = getattr(env, "dlbook_deps", {})
+    recorded = per_doc(env, "dlbook_deps")
     return [
         docname
         for docname, digest in _notebook_digests(app, env).items()
@@ -279,19 +280,9 @@ def _outdated(app, env, added, changed, removed) -> list[str]:
 
 
 def _record_digests(app, env, docnames) -> None:
-    # 不接 env-purge-doc：Sphinx 在这之后才清理要重读的页面，会把记录清掉
     digests = _notebook_digests(app, env)
-    recorded = getattr(env, "dlbook_deps", {})
+    recorded = per_doc(env, "dlbook_deps")
     recorded.update({d: digests[d] for d in docnames if d in digests})
-    env.dlbook_deps = recorded
-
-
-def _merge(app, env, docnames, other) -> None:
-    recorded = getattr(env, "dlbook_deps", {})
-    for docname in docnames:
-        if docname in getattr(other, "dlbook_deps", {}):
-            recorded[docname] = other.dlbook_deps[docname]
-    env.dlbook_deps = recorded
 
 
 def _configure(app: Sphinx, config: Config) -> None:
@@ -315,5 +306,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("env-get-outdated", _outdated)
     app.connect("env-before-read-docs", _record_digests)
     app.connect("env-before-read-docs", _execute_in_parallel)
-    app.connect("env-merge-info", _merge)
+    # 不在 env-purge-doc 时清：Sphinx 在 env-before-read-docs 之后才清理
+    # 要重读的页面，会把刚记下的摘要清掉
+    keep_per_doc(app, "dlbook_deps", purge=False)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

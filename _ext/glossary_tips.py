@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from doc_store import keep_per_doc, per_doc
 from docutils import nodes
 from sphinx import addnodes
 from sphinx.application import Sphinx
@@ -35,19 +36,8 @@ def collect_terms(app: Sphinx, doctree: nodes.document) -> None:
             for term in term_nodes:
                 for anchor in term["ids"]:
                     terms[anchor] = (term.astext(), text)
-    store = env.__dict__.setdefault("dlbook_glossary", {})
-    store.pop(docname, None)
     if terms:
-        store[docname] = terms
-
-
-def purge(app: Sphinx, env, docname: str) -> None:
-    env.__dict__.setdefault("dlbook_glossary", {}).pop(docname, None)
-
-
-def merge(app: Sphinx, env, docnames, other) -> None:
-    store = env.__dict__.setdefault("dlbook_glossary", {})
-    store.update(getattr(other, "dlbook_glossary", {}))
+        per_doc(env, "dlbook_glossary")[docname] = terms
 
 
 def glossary_data(env) -> dict[str, dict[str, str]]:
@@ -57,9 +47,7 @@ def glossary_data(env) -> dict[str, dict[str, str]]:
             anchor: {"term": term, "definition": text}
             for anchor, (term, text) in sorted(terms.items())
         }
-        for docname, terms in sorted(
-            env.__dict__.get("dlbook_glossary", {}).items()
-        )
+        for docname, terms in sorted(per_doc(env, "dlbook_glossary").items())
     }
 
 
@@ -83,8 +71,7 @@ def add_static_path(app: Sphinx, config) -> None:
 def setup(app: Sphinx) -> dict:
     app.connect("config-inited", add_static_path)
     app.connect("doctree-read", collect_terms)
-    app.connect("env-purge-doc", purge)
-    app.connect("env-merge-info", merge)
+    keep_per_doc(app, "dlbook_glossary")
     app.connect("build-finished", write_data)
     app.add_js_file(DATA_FILE)
     app.add_js_file("dlbook-glossary.js")

@@ -51,27 +51,11 @@ def book_version(root: Path = ROOT) -> str | None:
     return tomllib.loads(path.read_text("utf-8"))["project"]["version"]
 
 
-def git_date(root: Path, path: str) -> str | None:
-    """``path`` 在 git 里最后一次提交的日期（YYYY-MM-DD）；查不到时为 None。"""
-    try:
-        result = subprocess.run(
-            ["git", "log", "-1", "--format=%cs", "--", path],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    date = result.stdout.strip()
-    return date if result.returncode == 0 and date else None
-
-
 def git_dates(root: Path) -> dict[str, str]:
     """仓库里每个文件最后一次提交的日期，一次 ``git log`` 读出。
 
-    与逐个文件调用 ``git_date`` 的结果相同；构建时每页都要日期，
-    一次读完比每页启动一个 git 进程快（改正文后的重建要快）。
+    与逐个文件运行 ``git log -1 --format=%cs -- <文件>`` 的结果相同；构建时
+    每页都要日期，一次读完比每页启动一个 git 进程快（改正文后的重建要快）。
     """
     try:
         result = subprocess.run(

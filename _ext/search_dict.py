@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from doc_store import keep_per_doc, per_doc
 from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.config import Config
@@ -66,26 +67,12 @@ def _ancestors(node: nodes.Node):
 
 
 def _record_text(app: Sphinx, doctree: nodes.document) -> None:
-    texts = getattr(app.env, "dlbook_page_text", {})
-    texts[app.env.docname] = page_text(doctree)
-    app.env.dlbook_page_text = texts
-
-
-def _purge_text(app, env, docname) -> None:
-    getattr(env, "dlbook_page_text", {}).pop(docname, None)
-
-
-def _merge_text(app, env, docnames, other) -> None:
-    texts = getattr(env, "dlbook_page_text", {})
-    for docname in docnames:
-        if docname in getattr(other, "dlbook_page_text", {}):
-            texts[docname] = other.dlbook_page_text[docname]
-    env.dlbook_page_text = texts
+    per_doc(app.env, "dlbook_page_text")[app.env.docname] = page_text(doctree)
 
 
 def _missing_text(app, env, added, changed, removed) -> list[str]:
     """``env-get-outdated``：还没有记下正文的页面（如旧版本建的环境）重读一次。"""
-    texts = getattr(env, "dlbook_page_text", {})
+    texts = per_doc(env, "dlbook_page_text")
     return sorted(env.found_docs - added - changed - set(texts))
 
 
@@ -97,7 +84,7 @@ def _add_page_text(app, pagename, templatename, context, doctree) -> None:
 def _write_page_text(app: Sphinx, exception) -> None:
     if exception is not None or app.builder.format != "html":
         return
-    texts = getattr(app.env, "dlbook_page_text", {})
+    texts = per_doc(app.env, "dlbook_page_text")
     data = json.dumps(dict(sorted(texts.items())), ensure_ascii=False)
     static = Path(app.outdir) / "_static"
     static.mkdir(parents=True, exist_ok=True)
@@ -110,9 +97,8 @@ def setup(app: Sphinx) -> dict:
     app.connect("config-inited", _configure)
     app.add_search_language(PhraseSearchChinese)
     app.connect("doctree-read", _record_text)
-    app.connect("env-purge-doc", _purge_text)
     app.connect("env-get-outdated", _missing_text)
-    app.connect("env-merge-info", _merge_text)
+    keep_per_doc(app, "dlbook_page_text")
     app.connect("html-page-context", _add_page_text)
     app.connect("build-finished", _write_page_text)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -51,6 +51,15 @@ def site_url(built_site: Path):
     server.server_close()
 
 
+def console_errors(log: dict) -> list[str]:
+    """页面记下的控制台错误，去掉已知无害的上游噪声。"""
+    return [
+        e
+        for e in log["errors"]
+        if not any(n in e for n in KNOWN_CONSOLE_NOISE)
+    ]
+
+
 @pytest.fixture(scope="module")
 def chromium_browser():
     if CHROMIUM is None:
@@ -117,12 +126,7 @@ def test_every_page_loads_cleanly_offline_and_accessibly(
             "() => document.querySelectorAll('mjx-container').length > 0",
             timeout=20000,
         )
-    errors = [
-        e
-        for e in log["errors"]
-        if not any(n in e for n in KNOWN_CONSOLE_NOISE)
-    ]
-    assert errors == []
+    assert console_errors(log) == []
     hosts = {
         urlparse(u).hostname
         for u in log["requests"]
@@ -230,12 +234,7 @@ def test_glossary_term_shows_its_definition_on_hover_and_focus(
     assert 0 <= box["x"] and box["x"] + box["width"] <= view["width"]
     tab.keyboard.press("Escape")
     assert tip.count() == 0
-    errors = [
-        e
-        for e in log["errors"]
-        if not any(n in e for n in KNOWN_CONSOLE_NOISE)
-    ]
-    assert errors == []
+    assert console_errors(log) == []
     tab.close()
 
 
@@ -294,12 +293,7 @@ def test_slider_figure_moves_with_the_keyboard(
     assert last["output"] == last["values"][-1]
     assert len({first["shown"][0], last["shown"][0], start["shown"][0]}) >= 2
 
-    errors = [
-        e
-        for e in log["errors"]
-        if not any(n in e for n in KNOWN_CONSOLE_NOISE)
-    ]
-    assert errors == []
+    assert console_errors(log) == []
     tab.close()
 
 
@@ -424,12 +418,7 @@ def test_search_understands_phrases_without_spaces(
     assert links and f"book/{chapter}.html" in links[0], (
         f"搜索“{phrase}”（切成 {terms}）排第一的是 {links[:3]}"
     )
-    errors = [
-        e
-        for e in log["errors"]
-        if not any(n in e for n in KNOWN_CONSOLE_NOISE)
-    ]
-    assert errors == []
+    assert console_errors(log) == []
     page.close()
 
 
@@ -446,12 +435,7 @@ def test_search_from_a_file_url_ranks_without_fetching_snippets(
         "#search-results ul.search li a", "els => els.map(e => e.href)"
     )
     assert links and f"book/{chapter}.html" in links[0], links[:3]
-    errors = [
-        e
-        for e in log["errors"]
-        if not any(n in e for n in KNOWN_CONSOLE_NOISE)
-    ]
-    assert errors == []  # 没有取摘要时的 CORS 报错
+    assert console_errors(log) == []  # 没有取摘要时的 CORS 报错
     page.close()
 
 
@@ -539,10 +523,7 @@ def test_404_page_links_home_wherever_the_site_is_hosted(
         assert "深度学习基础" in tab.title()
         # 404 页本身与找根目录的探测请求都是 404，浏览器各记一条；别的错不许有
         unexpected = [
-            e
-            for e in log["errors"]
-            if "status of 404" not in e
-            and not any(n in e for n in KNOWN_CONSOLE_NOISE)
+            e for e in console_errors(log) if "status of 404" not in e
         ]
         assert unexpected == []
         assert all(

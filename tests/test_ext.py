@@ -78,3 +78,26 @@ def test_page_text_for_phrase_search_skips_code_and_math():
     assert search_dict.page_text(doc) == "张量的形状叫shape。"
     assert search_dict.PhraseSearchChinese.lang == "zh"
     assert "splitQuery" in search_dict.PhraseSearchChinese.js_splitter_code
+
+
+def test_per_page_data_merges_only_the_pages_a_worker_read():
+    import types
+
+    import doc_store
+
+    handlers = {}
+    app = types.SimpleNamespace(
+        connect=lambda event, fn: handlers.setdefault(event, fn)
+    )
+    doc_store.keep_per_doc(app, "dlbook_demo")
+    env = types.SimpleNamespace()
+    doc_store.per_doc(env, "dlbook_demo").update({"a": 1, "b": 2})
+    worker = types.SimpleNamespace(dlbook_demo={"a": 1, "b": 20, "c": 30})
+    handlers["env-merge-info"](app, env, {"b", "c"}, worker)
+    assert env.dlbook_demo == {"a": 1, "b": 20, "c": 30}
+    handlers["env-purge-doc"](app, env, "a")
+    assert env.dlbook_demo == {"b": 20, "c": 30}
+    # purge=False：页面重读前不清（exec_cache 的依赖摘要）
+    handlers.clear()
+    doc_store.keep_per_doc(app, "dlbook_deps", purge=False)
+    assert set(handlers) == {"env-merge-info"}

@@ -30,6 +30,17 @@ VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))[
 ]["version"]
 
 
+def git_date(root: Path, path: str) -> str | None:
+    """对照用：``path`` 最后一次提交的日期，逐个文件问 git。"""
+    result = subprocess.run(
+        ["git", "log", "-1", "--format=%cs", "--", path],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
 def cff() -> dict:
     return yaml.safe_load((ROOT / "CITATION.cff").read_text("utf-8"))
 
@@ -126,18 +137,15 @@ def test_report_link_fills_in_the_page_and_uses_the_template():
     assert front["name"] == "报告错误" and front["title"] == "[报告错误] "
 
 
-def test_git_date_is_the_last_commit_of_the_file(tmp_path):
-    date = page_meta.git_date(ROOT, "book/spiral.md")
-    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", date)
-    assert page_meta.git_date(ROOT, "book/spiral.md") == date  # 确定的
-    assert page_meta.git_date(tmp_path, "nothing.md") is None  # 不是仓库
-    # 构建时一次读出所有文件的日期，结果与逐个查询相同
+def test_page_dates_are_each_files_last_commit(tmp_path):
+    """构建时一次读出所有文件的日期，与逐个文件问 git 的结果相同。"""
     dates = page_meta.git_dates(ROOT)
     for name in toc_files():
-        assert dates.get(f"{name}.md") == page_meta.git_date(
-            ROOT, f"{name}.md"
-        )
-    assert page_meta.git_dates(tmp_path) == {}
+        date = dates.get(f"{name}.md")
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", date), name
+        assert date == git_date(ROOT, f"{name}.md")
+    assert page_meta.git_dates(ROOT) == dates  # 同一个提交，同样的日期
+    assert page_meta.git_dates(tmp_path) == {}  # 不是 git 仓库
 
 
 def test_preview_image_has_every_glyph_in_the_bundled_font():
@@ -191,7 +199,7 @@ def test_every_page_has_share_metadata_a_date_and_a_report_link(site, name):
     assert len(meta["og:description"]) >= 10
     assert meta["description"] == meta["og:description"]
     footer = soup.select_one(".dlbook-page-info")
-    date = page_meta.git_date(ROOT, f"{name}.md")
+    date = git_date(ROOT, f"{name}.md")
     if date is None:  # 还没提交的新页面：不显示日期
         assert footer.find("time") is None
     else:
@@ -209,7 +217,7 @@ def test_sitemap_lists_every_page_with_its_date(site):
         re.findall(r"<loc>([^<]+)</loc>(?:<lastmod>([^<]+)</lastmod>)?", text)
     )
     for name in toc_files():
-        date = page_meta.git_date(ROOT, f"{name}.md")
+        date = git_date(ROOT, f"{name}.md")
         assert urls[base + f"{name}.html"] == (date or "")
 
 

@@ -160,6 +160,7 @@ PROBES = [
             "lr": BAD_POSITIVE,
             "num_steps": BAD_COUNTS,
             "optimizer_cls": [None, 3],
+            "on_step": [3, "record"],
         },
     ),
     (

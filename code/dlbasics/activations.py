@@ -282,19 +282,40 @@ def gradient_norms_by_setting(
     """
     check_instance("cfg", cfg, GradientConfig)
     X, y = _gradient_data(cfg)
-    results = {}
-    for label, (act, scheme, residual) in GRADIENT_SETTINGS.items():
-        runs = []
-        for seed in cfg.seeds:
-            model = DeepMLP(
-                cfg.depth, cfg.width, activation=act, residual=residual
-            )
-            init_weights(
-                model, scheme, generator=torch.Generator().manual_seed(seed)
-            )
-            runs.append(layer_grad_norms(model, X, y))
-        results[label] = torch.tensor(runs, dtype=torch.float64)
-    return results
+    return {
+        label: _norms_over_seeds(cfg, X, y, act, scheme, residual=residual)
+        for label, (act, scheme, residual) in GRADIENT_SETTINGS.items()
+    }
+
+
+def _norms_over_seeds(
+    cfg: GradientConfig,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    activation: str,
+    scheme: str,
+    *,
+    residual: bool = False,
+    gain: float = 1.0,
+) -> torch.Tensor:
+    """一种设置下每个种子的各层梯度范数，形状 (种子数, depth)。
+
+    每个种子：新建网络，按 ``scheme``（权重再乘 ``gain``）初始化，
+    在 (X, y) 上做一次前向与反向传播。
+    """
+    runs = []
+    for seed in cfg.seeds:
+        model = DeepMLP(
+            cfg.depth, cfg.width, activation=activation, residual=residual
+        )
+        init_weights(
+            model,
+            scheme,
+            generator=torch.Generator().manual_seed(seed),
+            gain=gain,
+        )
+        runs.append(layer_grad_norms(model, X, y))
+    return torch.tensor(runs, dtype=torch.float64)
 
 
 def _gradient_data(cfg: GradientConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -323,20 +344,9 @@ def gradient_norms_by_gain(
     for gain in gains:
         check_positive_float("gains 的每一项", gain)
     X, y = _gradient_data(cfg)
-    results = []
-    for gain in gains:
-        runs = []
-        for seed in cfg.seeds:
-            model = DeepMLP(cfg.depth, cfg.width, activation="relu")
-            init_weights(
-                model,
-                "he",
-                generator=torch.Generator().manual_seed(seed),
-                gain=gain,
-            )
-            runs.append(layer_grad_norms(model, X, y))
-        results.append(runs)
-    return torch.tensor(results, dtype=torch.float64)
+    return torch.stack(
+        [_norms_over_seeds(cfg, X, y, "relu", "he", gain=g) for g in gains]
+    )
 
 
 def first_to_last_ratio(norms: torch.Tensor) -> torch.Tensor:

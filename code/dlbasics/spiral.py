@@ -12,7 +12,7 @@ from matplotlib.axes import Axes
 from torch import nn
 
 from dlbasics.plotting import CLASS_COLORS, check_points, new_axes
-from dlbasics.training import accuracy, predict_grid
+from dlbasics.training import evaluate, predict_grid, train_classifier
 from dlbasics.utils import seeded_splits
 from dlbasics.validation import (
     check_float,
@@ -204,11 +204,11 @@ def training_snapshots(
     lim: float = 1.1,
     resolution: int = 300,
 ) -> list[RegionSnapshot]:
-    """像 ``train_classifier`` 一样用 Adam 全批量训练，在指定步数记下决策区域。
+    """用 ``train_classifier``（Adam、全批量）训练，在指定的步数记下决策区域。
 
-    训练循环与 ``train_classifier`` 逐位相同（同一个初始模型训练同样的步数，
-    得到同样的参数），只是在第 ``steps`` 中每一步（0 表示训练前）更新参数之前
-    调用 ``predict_grid``。原地更新 ``model``，共训练 ``max(steps)`` 步。
+    第 ``steps`` 中每一步（0 表示训练前）更新参数之前调用 ``predict_grid``，
+    训练准确率取自 ``train_classifier`` 同一步的记录。原地更新 ``model``，
+    共训练 ``max(steps)`` 步，结果与直接调用 ``train_classifier`` 逐位相同。
     """
     check_instance("model", model, nn.Module)
     check_tensor("X", X, ndim=2, floating=True, finite=True)
@@ -224,22 +224,22 @@ def training_snapshots(
             "steps 应是不重复、从小到大排列的步数，如 [0, 10, 100]，"
             f"收到 {steps}"
         )
-    loss_fn = nn.CrossEntropyLoss()
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    snapshots = []
-    for step in range(steps[-1] + 1):
+    grids = {}
+
+    def record(step: int, model: nn.Module) -> None:
         if step in steps:
-            with torch.no_grad():
-                train_acc = accuracy(model(X), y)
-            _, _, labels = predict_grid(model, lim=lim, resolution=resolution)
-            snapshots.append(RegionSnapshot(step, labels, train_acc))
-        if step == steps[-1]:
-            break
-        loss = loss_fn(model(X), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return snapshots
+            grid = predict_grid(model, lim=lim, resolution=resolution)
+            grids[step] = grid[2]  # 每个网格点预测的类别
+
+    accuracies = []
+    if steps[-1] > 0:
+        history = train_classifier(
+            model, X, y, lr=lr, num_steps=steps[-1], on_step=record
+        )
+        accuracies = history.train_accuracies
+    record(steps[-1], model)  # 最后一步之后的模型
+    accuracies = [*accuracies, evaluate(model, X, y)]
+    return [RegionSnapshot(s, grids[s], accuracies[s]) for s in steps]
 
 
 def make_splits(

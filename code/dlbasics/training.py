@@ -75,6 +75,7 @@ def train_classifier(
     lr: float,
     num_steps: int,
     optimizer_cls: type[torch.optim.Optimizer] = torch.optim.Adam,
+    on_step: Callable[[int, nn.Module], object] | None = None,
 ) -> History:
     """用交叉熵损失做 ``num_steps`` 步全批量训练，原地更新 ``model``。
 
@@ -85,6 +86,8 @@ def train_classifier(
         lr: 学习率，必须为正。
         num_steps: 参数更新的步数，正整数。
         optimizer_cls: ``torch.optim`` 中的优化器类，默认 Adam。
+        on_step: 可选；第 step 步更新参数之前调用 ``on_step(step, model)``
+            （step 从 0 起），例如在训练中途记下决策区域。
 
     Returns:
         每一步的损失与训练准确率。
@@ -96,11 +99,15 @@ def train_classifier(
     num_steps = check_positive_int("num_steps", num_steps)
     if not callable(optimizer_cls):
         raise TypeError("optimizer_cls 应是优化器类，例如 torch.optim.Adam")
+    if on_step is not None and not callable(on_step):
+        raise TypeError("on_step 应是函数 on_step(step, model)，或者不传")
     X = _as_model_input(model, X)
     loss_fn = nn.CrossEntropyLoss()
     optimizer = optimizer_cls(model.parameters(), lr=lr)
     history = History()
-    for _ in range(num_steps):
+    for step in range(num_steps):
+        if on_step is not None:
+            on_step(step, model)
         logits = model(X)  # 前向：(N, C)
         loss = loss_fn(logits, y)
         history.train_losses.append(loss.item())
