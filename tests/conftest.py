@@ -32,6 +32,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_build" / "html"
 EXECUTED = ROOT / "_build" / "jupyter_execute"
 GLUE_ROLE = re.compile(r"\{glue:text\}`([^`]+)`")
+# 无头 Chromium 的启动参数：不连外网、不弹首次运行的页面
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 sys.path.insert(0, str(ROOT / "scripts"))

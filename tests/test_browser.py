@@ -19,17 +19,11 @@ from urllib.parse import quote, urlparse
 
 import pytest
 
+from conftest import CHROMIUM_ARGS
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # sphinx-thebe 0.3.1 在页面里内联两次 `const THEBE_JS_URL`，
 # 浏览器会报重复声明；这是无害的上游问题
 KNOWN_CONSOLE_NOISE = ("THEBE_JS_URL",)
@@ -71,7 +65,9 @@ def chromium_browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
         yield browser
         browser.close()
 
