@@ -42,6 +42,23 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from binder_branch import assemble  # noqa: E402
 
+# 无头 Chromium 的启动参数（测试与基准共用）：不连外网、不弹首次运行的页面
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# 浏览器里：当前笔记本的内核已经就绪（``window.jupyterapp`` 见 start_lab）
+KERNEL_IDLE = """() => {
+  const w = window.jupyterapp.shell.currentWidget;
+  const kernel = w && w.sessionContext && w.sessionContext.session
+    && w.sessionContext.session.kernel;
+  return kernel && kernel.status === "idle";
+}"""
+
 
 @dataclass
 class BinderEnv:

@@ -32,18 +32,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_build" / "html"
 EXECUTED = ROOT / "_build" / "jupyter_execute"
 GLUE_ROLE = re.compile(r"\{glue:text\}`([^`]+)`")
-# 无头 Chromium 的启动参数：不连外网、不弹首次运行的页面
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 sys.path.insert(0, str(ROOT / "scripts"))
+from binder_local import CHROMIUM_ARGS  # noqa: E402
+
 from bookfacts import (  # noqa: E402  （事实的唯一出处）
     build_args,
     chapter_budgets,
@@ -53,6 +46,7 @@ from bookfacts import (  # noqa: E402  （事实的唯一出处）
 )
 
 __all__ = [
+    "CHROMIUM_ARGS",
     "build_args",
     "chapter_budgets",
     "chapter_pages",

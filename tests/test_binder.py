@@ -214,12 +214,6 @@ def test_binder_environment_runs_every_chapter_to_the_same_numbers(
 # 在 JupyterLab 里打开、运行的两章：一章有故意的报错（raises-exception），
 # 一章有滑块图与带代码的解答
 LAB_CHAPTERS = ("book/tensors", "book/spiral")
-KERNEL_IDLE = """() => {
-  const w = window.jupyterapp.shell.currentWidget;
-  const kernel = w && w.sessionContext && w.sessionContext.session
-    && w.sessionContext.session.kernel;
-  return kernel && kernel.status === "idle";
-}"""
 ALL_RUN = """() => {
   const w = window.jupyterapp.shell.currentWidget;
   const kernel = w.sessionContext.session.kernel;
@@ -296,7 +290,9 @@ def test_reader_notebooks_open_unchanged_and_run_in_jupyterlab(
                     timeout=120_000,
                 )
                 first_cell = time.perf_counter() - start
-                page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+                page.wait_for_function(
+                    binder_local.KERNEL_IDLE, timeout=120_000
+                )
                 widget = "window.jupyterapp.shell.currentWidget"
                 assert page.evaluate(f"() => {widget}.context.path") == (
                     f"{name}.ipynb"
