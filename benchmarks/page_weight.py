@@ -1,23 +1,30 @@
-"""每页第一次与再次访问时浏览器下载多少字节：真实浏览器、像静态网站主机那样压缩。
+"""每页第一次与再次访问时浏览器下载多少字节：真实浏览器，像静态网站主机那样压缩。
 
 用法（在仓库根目录，先按 README 构建全书）::
 
     .venv/bin/python benchmarks/page_weight.py
 
-- 网站从 ``_build/html`` 由 127.0.0.1 上的本地服务器提供，像 GitHub Pages 那样：
-  文本类文件（HTML、JS、CSS、JSON、SVG、XML）在浏览器声明支持时以 gzip 发送，
-  图片与 woff/woff2 字体本来就是压缩格式、原样发送；每个文件带 ``Last-Modified``
-  与 ``Cache-Control: max-age=600``（GitHub Pages 的缓存时间）。
-- 浏览器是系统的 Chromium（Playwright 驱动；与 ``tests/test_browser.py`` 相同）。
-- 第一次访问：空的浏览器缓存，打开这一页，等到网络空闲、公式排版完、字体加载完。
-- 再次访问：读者已经读过阅读顺序里的上一页（首页的“上一页”取第一章），
-  同一个浏览器先打开上一页，再打开这一页；只计这一页还要下载的。
-- 每个文件记下原始大小与服务器实际发出的字节数（压缩后）；直接从浏览器缓存取的
-  文件服务器收不到请求，不计。
+- 网站从 ``_build/html`` 由 127.0.0.1 上的本地服务器提供，像 GitHub Pages：
+  文本类文件（HTML、JS、CSS、JSON、SVG、XML）在浏览器声明支持时以 gzip
+  发送，图片与 woff/woff2 字体本来就是压缩格式、原样发送；每个文件带
+  ``Last-Modified`` 与 ``Cache-Control: max-age=600``（GitHub Pages 的
+  缓存时间）。
+- 浏览器是系统的 Chromium（Playwright 驱动，与 ``tests/test_browser.py``
+  相同）。
+- 第一次访问：空的浏览器缓存，打开这一页，等到网络空闲、公式排版完、
+  字体加载完。
+- 再次访问：读者已经读过别的一章，各页共用的文件（主题、MathJax）已在
+  浏览器缓存里：同一个浏览器先打开阅读顺序里的上一页（上一页是首页、或
+  没有上一页时，用下一页），再打开这一页；只计这一页还要下载的。从首页
+  直接进入第一个有公式的页面时，还要下载一次 MathJax（首页没有公式，
+  不加载它），那属于第一次访问的开销。
+- 每个文件记下原始大小与服务器实际发出的字节数（压缩后）；直接从浏览器
+  缓存取的文件服务器收不到请求，不计。
 
 目标（issue 29）：每章第一次访问 ≤ 1 MB（gzip 后），再次访问 ≤ 0.3 MB，
-最大的单个文件 ≤ 300 KB（gzip 后）。结果写到 ``benchmarks/results/``
-的 ``page_weight.json`` 与 ``page_weight.md``（不提交）。它只测量、只报告，不是测试。
+最大的单个文件 ≤ 300 KB（gzip 后）。结果写到 ``benchmarks/results/`` 的
+``page_weight.json`` 与 ``page_weight.md``（不提交）。它只测量、只报告，
+不是测试。
 """
 
 from __future__ import annotations
@@ -112,9 +119,7 @@ class StaticHost(http.server.SimpleHTTPRequestHandler):
 
 
 def serve(site: Path):
-    handler = type(
-        "Handler", (StaticHost,), {"log": [], "gz_cache": {}}
-    )
+    handler = type("Handler", (StaticHost,), {"log": [], "gz_cache": {}})
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(handler, directory=str(site))
     )
@@ -178,7 +183,7 @@ def measure(site: Path, pages: list[str]) -> dict[str, dict]:
                 context = browser.new_context()
                 first = visit(context, url, log)
                 context.close()
-                before = pages[i - 1] if i > 0 else pages[1]
+                before = pages[i - 1] if i > 1 else pages[i + 1]
                 context = browser.new_context()
                 visit(context, f"{origin}/{before}.html", log)
                 repeat = visit(context, url, log)
@@ -188,9 +193,10 @@ def measure(site: Path, pages: list[str]) -> dict[str, dict]:
                     "repeat": summary(repeat),
                     "warmed_by": before,
                 }
+                first_mb = results[name]["first"]["sent"] / 1e6
+                repeat_mb = results[name]["repeat"]["sent"] / 1e6
                 print(
-                    f"{name}: 第一次 {results[name]['first']['sent'] / 1e6:.2f}"
-                    f" MB，再次 {results[name]['repeat']['sent'] / 1e6:.2f} MB"
+                    f"{name}: 第一次 {first_mb:.2f}，再次 {repeat_mb:.2f} MB"
                 )
             browser.close()
     finally:
@@ -256,9 +262,7 @@ def markdown(results: dict[str, dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--site", type=Path, default=ROOT / "_build" / "html"
-    )
+    parser.add_argument("--site", type=Path, default=ROOT / "_build" / "html")
     parser.add_argument(
         "--name", default="page_weight", help="结果文件名（不含扩展名）"
     )
