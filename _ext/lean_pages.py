@@ -78,9 +78,14 @@ def _register_filter(app: Sphinx) -> None:
 
 
 def _drop_unused_mathjax(app, pagename, templatename, context, doctree):
-    """页面自己没有公式时去掉 MathJax（Sphinx 把目录里的页面也算上）。"""
+    """页面自己没有公式时去掉 MathJax（Sphinx 把目录里的页面也算上）。
+
+    单页 HTML（PDF 用它打印）整本书在一页上，Jupyter Book 让它总是加载。
+    """
+    if app.registry.html_assets_policy == "always" or doctree is None:
+        return
     math = app.env.domaindata.get("math", {}).get("has_equations", {})
-    if doctree is None or math.get(pagename) or "script_files" not in context:
+    if math.get(pagename) or "script_files" not in context:
         return
     mathjax = app.config.mathjax_path
     context["script_files"][:] = [
