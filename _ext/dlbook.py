@@ -10,6 +10,8 @@
 - ``page_meta``：版本、每页的修改日期与“报告错误”链接、分享卡片、站点地图、
   首页的引用信息；
 - ``glossary_tips``：术语链接在悬停或获得焦点时显示术语表里的解释；
+- ``lean_pages``：读者用不到的不下载（图标字体的子集、搜索索引只在搜索页、
+  MathJax 只在有公式的页、调色板 PNG、滑块图的帧按需下载）；
 - ``reader_edition``：每章的读者版笔记本（下载与 Binder 打开的 .ipynb），
   读起来与网页相同。
 
@@ -31,6 +33,7 @@ MODULES = (
     "build_guards",
     "page_meta",
     "glossary_tips",
+    "lean_pages",
     "reader_edition",
 )
 

@@ -242,8 +242,6 @@ class MarkdownWriter:
                 self.buffer.append(self.heading(level + 1, title) + body)
             elif isinstance(child, nodes.target | nodes.comment):
                 continue
-            elif isinstance(child, nodes.raw) and is_page_script(child):
-                continue
             else:
                 self.buffer.append(self.block(child))
 
@@ -520,13 +518,6 @@ class MarkdownWriter:
         here = posixpath.dirname(self.docname)
         full = posixpath.normpath(posixpath.join(here, path)) if path else ""
         return self.baseurl + full + (f"#{anchor}" if anchor else "")
-
-
-def is_page_script(node: nodes.raw) -> bool:
-    """扩展（如 sphinx-thebe）给网页加的 ``<script>``：只属于网页。"""
-    return "html" in node.get(
-        "format", ""
-    ).split() and node.astext().strip().startswith("<script")
 
 
 def link_target(uri: str) -> str:

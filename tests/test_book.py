@@ -326,11 +326,14 @@ def test_spiral_page_has_its_figures_and_rendered_math_source(site):
     figures = soup.select("figure")
     assert len(figures) >= 5
     for img in soup.select(".cell_output img"):
-        if img.find_parent(class_="dlbook-slider"):  # 滑块图的帧嵌在页面里
-            assert img["src"].startswith("data:image/png;base64,")
-        else:
-            assert (site / "book" / img["src"]).is_file()
-    assert len(soup.select(".dlbook-slider")) == 1
+        assert (site / "book" / img["src"]).is_file()
+    # 滑块图的帧在网站上是单独的文件：只有默认帧随页面下载，其余按需下载
+    frames = soup.select(".dlbook-slider .dlbook-slider-frames img")
+    assert len(soup.select(".dlbook-slider")) == 1 and len(frames) > 2
+    lazy = [img.get("loading") == "lazy" for img in frames]
+    hidden = [img.has_attr("hidden") for img in frames]
+    assert lazy == hidden and lazy.count(False) == 1
+    assert all(img["width"] and img["height"] for img in frames)
     # MathJax 的源：行内 \(...\) 与行间 \[...\] 交给浏览器中的 MathJax 渲染
     assert soup.select("div.math") and soup.select("span.math")
 
