@@ -58,7 +58,8 @@ _STYLE = """
   .dlbook-slider .dlbook-slider-frames img.dlbook-slider-default {
     display: inline !important;
   }
-  .dlbook-slider-print { display: block; font-size: 0.9em; }
+  /* 说明带 hidden 属性（屏幕上不显示）；主题的 [hidden] 规则带 !important */
+  .dlbook-slider-print { display: block !important; font-size: 0.9em; }
 }
 """
 
