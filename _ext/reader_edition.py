@@ -472,7 +472,10 @@ class MarkdownWriter:
         if isinstance(node, nodes.emphasis):
             return f"<em>{self.inline(node)}</em>"
         if isinstance(node, nodes.literal):
-            return code_span(node.astext())
+            code = node.astext()
+            if self.in_table:  # GFM 表格里的 | 即使在行内代码里也要转义
+                code = code.replace("|", "\\|")
+            return code_span(code)
         if isinstance(node, nodes.math):
             latex = node.astext()
             if self.in_table:  # 表格里的 | 会被当成分隔线
