@@ -149,13 +149,12 @@ def _end_kernel() -> None:
     process = getattr(getattr(manager, "provisioner", None), "process", None)
     if process is None or process.poll() is not None:
         return
-    try:
-        if hasattr(os, "killpg"):
+    with contextlib.suppress(OSError):
+        if hasattr(os, "killpg"):  # jupyter_client 让内核自成一个会话
             os.killpg(process.pid, signal.SIGKILL)
-        else:  # Windows
-            process.kill()
-    except OSError:
-        pass
+            return
+    with contextlib.suppress(OSError):
+        process.kill()
 
 
 def death_note(code: int | None) -> str:
@@ -331,11 +330,12 @@ def _execute(
     """在工作进程里执行一章；返回 (执行后的笔记本, 秒数, 异常或 None,
     调用栈或 None)。异常传不回主进程时换成同样信息的 RuntimeError。"""
     trial = nbformat.from_dict(copy.deepcopy(notebook))
-    with (
+    place = (
         tempfile.TemporaryDirectory()
-        if in_temp
-        else (contextlib.nullcontext(cwd)) as where
-    ):
+        if in_temp  # execution_in_temp：与 myst-nb 一样在临时目录里执行
+        else contextlib.nullcontext(cwd)
+    )
+    with place as where:
         result = run_notebook(
             trial,
             cwd=os.path.abspath(where),

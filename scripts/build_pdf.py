@@ -4,7 +4,7 @@
 
 打印之后修好 PDF 的文字层：Noto/思源等中文字体的字符表把常用字（一、用、大、
 文……）和长得一样的部首（康熙部首 U+2F00…、部首补充 U+2E80…）映射到同一个
-字形，Chromium（Skia）写 PDF 时反查字形对应的字符，挑中的是编码更小的部首。
+字形，Chromium（Skia）写 PDF 时反查字形对应的字符，挑中的是部首。
 PDF 看起来没问题，复制出来、搜索时却是另一个字符：搜“参考文献”什么也找不到。
 ``repair_text_layer`` 按打印所用字体自己的字符表，把每个字形对应的部首换回
 同一字形的常用字（改写每个字体的 ToUnicode 映射，页面内容不变）。
@@ -312,8 +312,8 @@ def main() -> None:
     if not fonts.stdout.strip():
         sys.exit("没有中文字体：apt-get install fonts-noto-cjk")
     print_pdf(build_single_page(), chromium)
-    fonts = repair_text_layer(PDF, font_radical_map())
-    print(f"文字层：{fonts} 个字体里的部首换回了常用字")
+    repaired = repair_text_layer(PDF, font_radical_map())
+    print(f"文字层：{repaired} 个字体里的部首换回了常用字")
     link_pdf_from_index(ROOT / "_build" / "html" / "book" / "index.html")
     print(f"PDF 已生成：{PDF.relative_to(ROOT)}，首页已换上下载链接")
 
