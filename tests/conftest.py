@@ -277,6 +277,19 @@ class ScratchBook:
         assert old in text, old
         config.write_text(text.replace(old, new, 1), "utf-8")
 
+    def add_extension(self, name: str, source: str) -> None:
+        """加一个只属于这本小书的 Sphinx 扩展（写在小书的 ``_ext/`` 里）。"""
+        (self.root / "_ext" / f"{name}.py").write_text(source, "utf-8")
+        path = self.root / "_config.yml"
+        config = yaml.safe_load(path.read_text("utf-8"))
+        sphinx = config.setdefault("sphinx", {})
+        listed = sphinx.get("config", {}).get("extensions")
+        if listed is not None:  # _config.yml 列出了完整的扩展列表
+            listed.append(name)
+        else:
+            sphinx.setdefault("extra_extensions", []).append(name)
+        path.write_text(yaml.safe_dump(config, allow_unicode=True), "utf-8")
+
     def write_module(self, name: str, source: str) -> None:
         path = self.root / "code" / name / "__init__.py"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -277,11 +277,7 @@ def setup(app):
 @pytest.mark.parametrize("how", ["interrupt", "kill"])
 def test_an_interrupted_build_does_not_forget_its_warnings(tmp_path, how):
     book = ScratchBook(tmp_path)
-    (tmp_path / "_ext/dlbook_test_stop.py").write_text(STOPPER, "utf-8")
-    book.configure(
-        "    - sphinx-mathjax-offline",
-        "    - sphinx-mathjax-offline\n    - dlbook_test_stop",
-    )
+    book.add_extension("dlbook_test_stop", STOPPER)
     book.write_page("# 警告\n\n损失是 {glue:text}`no_such_key`。\n")
     stopped = book.build(DLBOOK_TEST_STOP=how)
     assert stopped.returncode != 0
