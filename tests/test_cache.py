@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -483,12 +484,6 @@ print("SECOND", preview.build(root)[0])
 
 @pytest.mark.slow
 def test_preview_rebuilds_in_process_without_reexecuting(tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    from conftest import ROOT
-
     book = ScratchBook(tmp_path)
     book.write_module("cachedemo", "VALUE = 7\n")
     book.write_page(PAGE.format(prose=""))
