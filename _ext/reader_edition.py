@@ -43,14 +43,12 @@ from sphinx.util import logging
 logger = logging.getLogger(__name__)
 
 STORE = "dlbook_reader_edition"  # app 上：{页面: 读者版笔记本}
+# 网页上不显示的代码单元格，第一行加上的说明
 GLUE_NOTE = (
     "# 这个单元格只为网页记录数字（glue），网页上不显示；读者可以跳过。"
 )
-SOLUTION_HINT = (
-    "解答默认折叠：先自己做，再点下面的“cells hidden”按钮"
-    "（或标题左边的三角形）展开。“运行全部”时解答里的代码也会运行，"
-    "结果同样收在折叠里。"
-)
+PAGE_ONLY_NOTE = "# 网页上不显示这个单元格（它不属于正文讲的内容）。"
+SOLUTION_HINT = "先自己做，再展开下面的解答。"
 
 
 class UnsupportedNode(Exception):
@@ -63,9 +61,23 @@ _ESCAPE = re.compile(r"([\\`*_\[\]<>$|~&])")
 _LINE_START = re.compile(r"^(\s*)(?:([#>+=-])|(\d+)([.)]))(?=\s|$)")
 
 
+_URL = re.compile(r"https?://[^\s<>\"'，。；：、（）！？]+")
+
+
 def escape(text: str) -> str:
-    """正文里的字符按 Markdown 转义（Jupyter 把 ``$`` 当作公式的定界符）。"""
-    return _ESCAPE.sub(r"\\\1", text)
+    """正文里的字符按 Markdown 转义（Jupyter 把 ``$`` 当作公式的定界符）。
+
+    网址写成 ``<https://…>``：转义的反斜杠会留在 Jupyter 自动识别出的链接里，
+    链接就坏了。网址末尾的句号、逗号不算网址。
+    """
+    parts, start = [], 0
+    for match in _URL.finditer(text):
+        url = match.group(0).rstrip(".,;:!?)")
+        parts.append(_ESCAPE.sub(r"\\\1", text[start : match.start()]))
+        parts.append(f"<{url}>")
+        start = match.start() + len(url)
+    parts.append(_ESCAPE.sub(r"\\\1", text[start:]))
+    return "".join(parts)
 
 
 def escape_line_starts(text: str) -> str:
@@ -568,25 +580,48 @@ def code_cell(source_cell, meta: dict, note: str | None = None):
 
 
 def header_cell(app: Sphinx, docname: str) -> str:
+    """笔记本开头的说明：它是什么、怎样用、源文件在哪里。"""
     page = app.config.html_baseurl.rstrip("/") + f"/{docname}.html"
-    source = f"{docname}.md"
-    return quote(
-        "<strong>读者版笔记本</strong>："
-        "正文、数字、图和练习与网页上的这一章相同，代码单元格带着构建时的输出，"
-        "重新运行会得到同样的结果。\n"
-        f"网页：<{page}>。"
-        f"这个文件由构建生成，作者编辑的是 MyST Markdown 源文件 `{source}`；"
-        "想改正文或代码，请改源文件。"
-    )
+    lines = [
+        "<strong>读者版笔记本</strong>：正文、数字、图和练习与网页上的这一章"
+        f"相同（网页：<{page}>），代码单元格带着构建时的输出。",
+        "",
+        "- 从头按顺序运行（Run → Run All Cells）会得到与网页相同的数字。",
+        "- 代码里的 `glue(...)` 把算出的数字记下来，构建网页时填进正文；"
+        "在这里运行它不显示任何东西。第一行写着“网页上不显示”的折叠单元格"
+        "可以跳过。",
+        "- 练习的解答收在折叠的“解答”标题下：先自己做，再点“… hidden”"
+        "展开。展开后 JupyterLab 会认为笔记本改过，关闭时选 Discard"
+        "（不保存）即可。",
+        "- 这个文件由构建生成；作者编辑的是 MyST Markdown 源文件 "
+        f"`{docname}.md`，想改正文或代码，请改它。",
+    ]
+    return quote("\n".join(lines))
+
+
+def bibliography_backend():
+    """pybtex 的 Markdown 写法，转义与正文相同：网址写成 ``<…>`` 不转义，
+    强调用 HTML 标签（中文旁边的 ``*`` 常常不被当作强调）。"""
+    from pybtex.backends.markdown import Backend
+
+    tags = {"i": "em", "b": "strong", "tt": "code"}
+
+    class BibliographyMarkdown(Backend):
+        def format_str(self, text: str) -> str:
+            return escape(text)
+
+        def format_tag(self, tag_name: str, text: str) -> str:
+            tag = tags.get(tag_name, tag_name)
+            return f"<{tag}>{text}</{tag}>" if text else ""
+
+    return BibliographyMarkdown()
 
 
 def references_cell(app: Sphinx, citations: dict[str, str]) -> str | None:
     """本章引用的文献，条目与顺序都与网页的参考文献页相同。"""
     if not citations:
         return None
-    import pybtex.plugin
-
-    backend = pybtex.plugin.find_plugin("pybtex.backends", "markdown")()
+    backend = bibliography_backend()
     cited = [
         citation
         for citation in app.env.get_domain("cite").citations
@@ -620,7 +655,9 @@ def reader_notebook(
         elif kind == "code":
             cell = code_cell(executed.cells[payload], meta)
         else:  # removed
-            cell = code_cell(executed.cells[payload], meta, note=GLUE_NOTE)
+            source = executed.cells[payload]
+            note = GLUE_NOTE if "glue(" in source.source else PAGE_ONLY_NOTE
+            cell = code_cell(source, meta, note=note)
         cells.append(cell)
     refs = references_cell(app, writer.citations)
     if refs:

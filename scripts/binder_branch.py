@@ -34,6 +34,7 @@ BINDER_FILES = (
     "runtime.txt",
     "postBuild",
     "stamp_kernel.py",
+    "lab_settings.py",
 )
 
 README = """# 《深度学习基础》读者版笔记本

@@ -244,6 +244,31 @@ def launch_urlpath(site: Path, name: str) -> str:
     return parse_qs(urlparse(href).query)["urlpath"][0]
 
 
+def check_slider_keys(page) -> None:
+    """读者版受信任，滑块的脚本运行了；方向键移动滑块，不会被 JupyterLab
+    拿去切换单元格。"""
+    notebook = "window.jupyterapp.shell.currentWidget.content"
+    index = page.evaluate(
+        f"""() => {notebook}.widgets.findIndex(c =>
+          JSON.stringify(c.model.toJSON()).includes("dlbook-slider"))"""
+    )
+    assert index >= 0
+    # JupyterLab 只渲染看得见的单元格：先滚到那里
+    page.evaluate(f"() => {notebook}.scrollToItem({index}, 'center')")
+    control = page.locator(".dlbook-slider input[type=range]").first
+    control.wait_for(state="visible", timeout=30_000)
+    assert control.is_enabled()
+    control.focus()
+    active = (
+        "() => window.jupyterapp.shell.currentWidget.content.activeCellIndex"
+    )
+    cell = page.evaluate(active)
+    value = int(control.input_value())
+    page.keyboard.press("ArrowLeft")
+    assert int(control.input_value()) == value - 1
+    assert page.evaluate(active) == cell
+
+
 @pytest.mark.browser
 def test_reader_notebooks_open_unchanged_and_run_in_jupyterlab(
     binder_env, built_site
@@ -299,9 +324,10 @@ def test_reader_notebooks_open_unchanged_and_run_in_jupyterlab(
                 )
                 # 打开就有构建时的输出
                 assert page.locator(".jp-OutputArea-output img").count() > 0
-                if name == "book/spiral":  # 受信任：滑块的脚本运行了
-                    control = page.locator(".dlbook-slider input[type=range]")
-                    assert control.first.is_enabled()
+                if name == "book/spiral":
+                    check_slider_keys(page)
+                # 不弹出“要不要接收 Jupyter 新闻”的提示框（lab_settings.py）
+                assert page.get_by_text("official Jupyter news").count() == 0
                 dirty = page.evaluate(f"() => {widget}.context.model.dirty")
                 assert dirty is False, f"{name}：没改过就显示为已修改"
                 page.evaluate(

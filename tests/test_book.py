@@ -382,6 +382,7 @@ def test_binder_environment_files_match_the_book():
     for step in (
         "pip install --no-deps -e .",
         "python binder/stamp_kernel.py",
+        "python binder/lab_settings.py",
         "jupyter trust",
     ):
         assert step in post_build

@@ -49,6 +49,16 @@ def test_chapter_source_survives_a_jupytext_round_trip(name):
     )
 
 
+def test_web_addresses_become_links_without_escapes():
+    """网址里的反斜杠会留在 Jupyter 识别出的链接里：网址写成 <…>。"""
+    escape = reader_edition.escape
+    assert escape("在线版 https://zh.d2l.ai。本书") == (
+        "在线版 <https://zh.d2l.ai>。本书"
+    )
+    assert escape("见 https://a.org/x_y.") == "见 <https://a.org/x_y>."
+    assert escape("a_b https://a.org") == r"a\_b <https://a.org>"
+
+
 def test_markdown_escaping_keeps_text_literal():
     text = r"a_b*c `d` [e](f) <g> $h$ | ~ & \ "
     escaped = reader_edition.escape(text)
@@ -260,8 +270,13 @@ def test_reader_code_cells_are_the_chapter_code_with_its_outputs(site, name):
         tags = src.metadata.get("tags", [])
         body = cell.source
         if "remove-cell" in tags:
-            assert body.startswith(reader_edition.GLUE_NOTE + "\n")
-            body = body.removeprefix(reader_edition.GLUE_NOTE + "\n")
+            note = (
+                reader_edition.GLUE_NOTE
+                if "glue(" in src.source
+                else reader_edition.PAGE_ONLY_NOTE
+            )
+            assert body.startswith(note + "\n")
+            body = body.removeprefix(note + "\n")
             assert cell.metadata["jupyter"] == {
                 "source_hidden": True,
                 "outputs_hidden": True,

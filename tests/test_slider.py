@@ -87,6 +87,8 @@ def test_html_shows_the_default_frame_and_a_labelled_control():
     assert "这里显示的是 a = 3 时的图" in hint.group(1)
     assert "运行这个单元格" in hint.group(1)
     assert '".dlbook-slider-noscript").hidden = true' in page
+    # 方向键不冒泡到 JupyterLab（它会拿去切换单元格）
+    assert "e.stopPropagation()" in page
 
 
 def test_plain_text_repr_is_one_short_line():

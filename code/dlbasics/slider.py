@@ -76,6 +76,8 @@ _SCRIPT = """
     input.setAttribute("aria-valuetext", values[i]);
   }
   input.addEventListener("input", function () { show(Number(input.value)); });
+  // JupyterLab 把方向键当作在单元格之间移动：按键留给滑块自己
+  input.addEventListener("keydown", function (e) { e.stopPropagation(); });
   input.disabled = false;
   show(Number(input.value));
 })(document.currentScript.parentElement);
