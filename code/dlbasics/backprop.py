@@ -19,7 +19,12 @@ import torch
 from matplotlib.axes import Axes
 
 from dlbasics.plotting import new_axes
-from dlbasics.validation import check_float, check_instance, check_tensor
+from dlbasics.validation import (
+    check_float,
+    check_instance,
+    check_tensor,
+    validated_by,
+)
 
 # 参数的名字与形状：W1 (3, 2)，b1 (3,)，w2 (3,)，b2 标量
 PARAM_SHAPES = {"W1": (3, 2), "b1": (3,), "w2": (3,), "b2": ()}
@@ -44,7 +49,8 @@ def example() -> tuple[dict[str, torch.Tensor], torch.Tensor, float]:
 
 def _check_inputs(
     params: Mapping[str, torch.Tensor], x: torch.Tensor, t: float
-) -> float:
+) -> None:
+    """forward、backward 与 autograd_gradients 共用的参数检查。"""
     check_instance("params", params, Mapping)
     for name, shape in PARAM_SHAPES.items():
         if name not in params:
@@ -57,14 +63,14 @@ def _check_inputs(
     x = check_tensor("x", x, ndim=1, floating=True)
     if x.shape != (2,):
         raise ValueError(f"x 应是长度为 2 的向量，收到形状 {tuple(x.shape)}")
-    return check_float("t", t)
+    check_float("t", t)
 
 
+@validated_by(_check_inputs)
 def forward(
     params: Mapping[str, torch.Tensor], x: torch.Tensor, t: float
 ) -> dict[str, torch.Tensor]:
     """前向传播，按计算顺序返回每个中间量：z、h、o、L。"""
-    t = _check_inputs(params, x, t)
     z = params["W1"] @ x + params["b1"]
     h = torch.relu(z)
     o = params["w2"] @ h + params["b2"]
@@ -72,6 +78,7 @@ def forward(
     return {"z": z, "h": h, "o": o, "L": loss}
 
 
+@validated_by(_check_inputs)
 def backward(
     params: Mapping[str, torch.Tensor], x: torch.Tensor, t: float
 ) -> dict[str, torch.Tensor]:
@@ -91,11 +98,11 @@ def backward(
     return g
 
 
+@validated_by(_check_inputs)
 def autograd_gradients(
     params: Mapping[str, torch.Tensor], x: torch.Tensor, t: float
 ) -> dict[str, torch.Tensor]:
     """用 PyTorch 的自动求导求 ∂L/∂参数，用来核对 ``backward``。"""
-    _check_inputs(params, x, t)
     leaves = {
         k: v.detach().clone().requires_grad_(True) for k, v in params.items()
     }
@@ -144,17 +151,21 @@ def max_abs_difference(
     return max((a[k] - b[k]).abs().max().item() for k in a)
 
 
+def _check_graph_functions(tensor):
+    check_tensor("tensor", tensor)
+    if tensor.grad_fn is None:
+        raise ValueError(
+            "tensor 没有 grad_fn：它不是由 requires_grad=True 的张量算出来的"
+        )
+
+
+@validated_by(_check_graph_functions)
 def graph_functions(tensor: torch.Tensor) -> list[str]:
     """从 ``tensor.grad_fn`` 出发，按广度优先列出 autograd 记录的运算名。
 
     这就是 ``backward()`` 要沿着走的那张计算图（叶子上是
     ``AccumulateGrad``：把梯度累加进参数的 ``.grad``）。
     """
-    check_tensor("tensor", tensor)
-    if tensor.grad_fn is None:
-        raise ValueError(
-            "tensor 没有 grad_fn：它不是由 requires_grad=True 的张量算出来的"
-        )
     names, queue, seen = [], [tensor.grad_fn], set()
     while queue:
         fn = queue.pop(0)

@@ -23,6 +23,7 @@ from dlbasics.validation import (
     check_positive_float,
     check_positive_int,
     check_tensor,
+    validated_by,
 )
 
 
@@ -43,6 +44,15 @@ def lenet() -> nn.Sequential:
     )  # fmt: skip
 
 
+def _check_alexnet(in_channels, num_classes, *, groups, conv1_padding, device):
+    in_channels = check_positive_int("in_channels", in_channels)
+    num_classes = check_positive_int("num_classes", num_classes)
+    if groups not in (1, 2):
+        raise ValueError(f"groups 只能是 1 或 2，收到 {groups!r}")
+    conv1_padding = check_int("conv1_padding", conv1_padding, minimum=0)
+
+
+@validated_by(_check_alexnet)
 def alexnet(
     in_channels: int = 3,
     num_classes: int = 1000,
@@ -61,11 +71,6 @@ def alexnet(
     ``device="meta"`` 时只记录形状、不分配内存也不初始化，用来数参数和
     推算各层形状（六千多万个参数的初始化要花零点几秒）。
     """
-    in_channels = check_positive_int("in_channels", in_channels)
-    num_classes = check_positive_int("num_classes", num_classes)
-    if groups not in (1, 2):
-        raise ValueError(f"groups 只能是 1 或 2，收到 {groups!r}")
-    conv1_padding = check_int("conv1_padding", conv1_padding, minimum=0)
     side = (224 + 2 * conv1_padding - 11) // 4 + 1  # 第一个卷积层的输出边长
     for _ in range(3):  # 三次 3×3、步幅 2 的池化
         side = (side - 3) // 2 + 1
@@ -97,13 +102,7 @@ class LayerInfo:
     num_params: int
 
 
-def layer_table(
-    model: nn.Sequential, input_shape: tuple[int, ...]
-) -> list[LayerInfo]:
-    """逐层送入形状为 (1, *input_shape) 的全零输入，记录输出形状与参数量。
-
-    输入放在模型所在的设备上，所以 ``device="meta"`` 的模型也可以用。
-    """
+def _check_layer_table(model, input_shape):
     check_instance("model", model, nn.Sequential)
     if not isinstance(input_shape, tuple | list) or not input_shape:
         raise TypeError(
@@ -113,9 +112,19 @@ def layer_table(
         check_positive_int("input_shape 中的长度", n) for n in input_shape
     ]
     check_memory("input_shape", math.prod(sizes) * 16)
+
+
+@validated_by(_check_layer_table)
+def layer_table(
+    model: nn.Sequential, input_shape: tuple[int, ...]
+) -> list[LayerInfo]:
+    """逐层送入形状为 (1, *input_shape) 的全零输入，记录输出形状与参数量。
+
+    输入放在模型所在的设备上，所以 ``device="meta"`` 的模型也可以用。
+    """
     first = next(model.parameters(), None)
     device = first.device if first is not None else None
-    x = torch.zeros(1, *sizes, device=device)
+    x = torch.zeros(1, *input_shape, device=device)
     rows = []
     with torch.no_grad():
         for layer in model:
@@ -222,6 +231,11 @@ def _check_dropout(p: float) -> None:
     check_float("dropout", p, low=0.0, high=1.0, high_open=True)
 
 
+def _check_alexnet_small(activation, dropout):
+    _check_dropout(dropout)
+
+
+@validated_by(_check_alexnet_small)
 def alexnet_small(
     activation: str = "relu", dropout: float = 0.5
 ) -> nn.Sequential:
@@ -229,7 +243,6 @@ def alexnet_small(
 
     五个 3×3 卷积层（ReLU）、两次最大池化、两个带 dropout 的全连接隐藏层。
     """
-    _check_dropout(dropout)
     return nn.Sequential(
         nn.Conv2d(1, 16, 3, padding=1), _act(activation),
         nn.Conv2d(16, 32, 3, padding=1), _act(activation),
@@ -294,6 +307,13 @@ def random_rotate(
     return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
 
 
+def _check_make_augment(*, max_shift, max_degrees, generator):
+    check_positive_int("max_shift", max_shift)
+    check_float("max_degrees", max_degrees, low=0.0, high=180.0)
+    check_generator("generator", generator)
+
+
+@validated_by(_check_make_augment)
 def make_augment(
     *,
     max_shift: int = 1,
@@ -304,9 +324,6 @@ def make_augment(
 
     不做水平翻转：翻转后的“2”“3”“7”不再是同一个数字（实验三会检验）。
     """
-    check_positive_int("max_shift", max_shift)
-    check_float("max_degrees", max_degrees, low=0.0, high=180.0)
-    check_generator("generator", generator)
 
     def augment(x: torch.Tensor) -> torch.Tensor:
         rotated = random_rotate(x, max_degrees, generator=generator)
@@ -404,6 +421,34 @@ def describe_blocks(model: nn.Sequential) -> list[tuple[str, str]]:
 AUGMENTATIONS = ("shift_rotate", "flip")
 
 
+def _check_train_digits(
+    make_model,
+    data,
+    *,
+    lr,
+    num_epochs,
+    batch_size,
+    seed,
+    augment,
+    max_shift,
+    max_degrees,
+    val_every,
+    callback,
+):
+    if augment is not None and augment not in AUGMENTATIONS:
+        raise ValueError(
+            f"augment 只能是 None、{'、'.join(AUGMENTATIONS)}，"
+            f"收到 {augment!r}"
+        )
+    if not callable(make_model):
+        raise TypeError("make_model 应是“不带参数、返回新模型”的函数")
+    if not isinstance(data, tuple | list) or len(data) != 4:
+        raise TypeError("data 应是 (X_train, y_train, X_val, y_val)")
+    check_positive_float("lr", lr)
+    check_int("seed", seed, minimum=0)
+
+
+@validated_by(_check_train_digits)
 def train_digits(
     make_model,
     data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
@@ -429,17 +474,6 @@ def train_digits(
     """
     from dlbasics.training import train_minibatch
 
-    if augment is not None and augment not in AUGMENTATIONS:
-        raise ValueError(
-            f"augment 只能是 None、{'、'.join(AUGMENTATIONS)}，"
-            f"收到 {augment!r}"
-        )
-    if not callable(make_model):
-        raise TypeError("make_model 应是“不带参数、返回新模型”的函数")
-    if not isinstance(data, tuple | list) or len(data) != 4:
-        raise TypeError("data 应是 (X_train, y_train, X_val, y_val)")
-    check_positive_float("lr", lr)
-    check_int("seed", seed, minimum=0)
     X, y, X_val, y_val = data
     generator = torch.Generator().manual_seed(seed)
     transform = None
@@ -524,6 +558,16 @@ class Selection:
     ]  # 对应的 PlateauProbe（没有要求时为 None）
 
 
+def _check_select_and_train(
+    make_model, data, *, lr_grid, num_epochs, cfg, probe_inputs
+):
+    if not lr_grid:
+        raise ValueError("lr_grid 是空的，至少要有一个候选学习率")
+    for lr in lr_grid:
+        check_positive_float("lr_grid 中的学习率", lr)
+
+
+@validated_by(_check_select_and_train)
 def select_and_train(
     make_model,
     data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
@@ -547,10 +591,6 @@ def select_and_train(
         )  # fmt: skip
         return model, history, probe
 
-    if not lr_grid:
-        raise ValueError("lr_grid 是空的，至少要有一个候选学习率")
-    for lr in lr_grid:
-        check_positive_float("lr_grid 中的学习率", lr)
     first, *others = cfg.seeds
     trials = {lr: run(lr, first) for lr in lr_grid}
     val_by_lr = {

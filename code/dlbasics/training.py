@@ -17,6 +17,7 @@ from dlbasics.validation import (
     check_positive_float,
     check_positive_int,
     check_tensor,
+    validated_by,
 )
 
 
@@ -67,6 +68,21 @@ def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
     return accuracy(model(_as_model_input(model, X)), y)
 
 
+def _check_train_classifier(
+    model, X, y, *, lr, num_steps, optimizer_cls, on_step
+):
+    _check_model(model)
+    check_tensor("X", X, ndim=2, floating=True, finite=True)
+    check_labels("y", y, n=X.shape[0])
+    check_positive_float("lr", lr)
+    check_positive_int("num_steps", num_steps)
+    if not callable(optimizer_cls):
+        raise TypeError("optimizer_cls 应是优化器类，例如 torch.optim.Adam")
+    if on_step is not None and not callable(on_step):
+        raise TypeError("on_step 应是函数 on_step(step, model)，或者不传")
+
+
+@validated_by(_check_train_classifier)
 def train_classifier(
     model: nn.Module,
     X: torch.Tensor,
@@ -92,15 +108,6 @@ def train_classifier(
     Returns:
         每一步的损失与训练准确率。
     """
-    _check_model(model)
-    check_tensor("X", X, ndim=2, floating=True, finite=True)
-    check_labels("y", y, n=X.shape[0])
-    check_positive_float("lr", lr)
-    num_steps = check_positive_int("num_steps", num_steps)
-    if not callable(optimizer_cls):
-        raise TypeError("optimizer_cls 应是优化器类，例如 torch.optim.Adam")
-    if on_step is not None and not callable(on_step):
-        raise TypeError("on_step 应是函数 on_step(step, model)，或者不传")
     X = _as_model_input(model, X)
     loss_fn = nn.CrossEntropyLoss()
     optimizer = optimizer_cls(model.parameters(), lr=lr)
@@ -204,7 +211,12 @@ def _model_dtype(model: nn.Module) -> torch.dtype:
     return torch.get_default_dtype()
 
 
+def _check_predict_grid(model, *, lim, resolution):
+    check_instance("model", model, nn.Module)
+
+
 @torch.no_grad()
+@validated_by(_check_predict_grid)
 def predict_grid(
     model: nn.Module, *, lim: float = 1.1, resolution: int = 300
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -213,7 +225,6 @@ def predict_grid(
     Returns:
         ``(xx, yy, labels)``，形状都是 (resolution, resolution) 的数组。
     """
-    check_instance("model", model, nn.Module)
     xx, yy, points = square_grid(lim, resolution, dtype=_model_dtype(model))
     labels = model(points).argmax(dim=1).reshape(resolution, resolution)
     return xx.numpy(), yy.numpy(), labels.numpy()

@@ -21,6 +21,7 @@ from dlbasics.validation import (
     check_positive_float,
     check_positive_int,
     check_tensor,
+    validated_by,
 )
 
 
@@ -71,14 +72,7 @@ def mlp_param_count(
     )
 
 
-def width_for_budget(
-    budget: int, depth: int, in_features: int = 2, out_features: int = 3
-) -> int:
-    """参数个数最接近 ``budget`` 的宽度（深度固定）。
-
-    depth = 1 时参数量是宽度的一次函数，否则是二次函数；先解出实数解，
-    再比较它两侧的整数。
-    """
+def _check_width_for_budget(budget, depth, in_features, out_features):
     budget = check_positive_int("budget", budget)
     depth = check_positive_int("depth", depth)
     in_features = check_positive_int("in_features", in_features)
@@ -89,6 +83,17 @@ def width_for_budget(
             f"budget={budget} 太小：深度 {depth} 的网络即使每层只有 1 个单元"
             f"也要 {smallest} 个参数"
         )
+
+
+@validated_by(_check_width_for_budget)
+def width_for_budget(
+    budget: int, depth: int, in_features: int = 2, out_features: int = 3
+) -> int:
+    """参数个数最接近 ``budget`` 的宽度（深度固定）。
+
+    depth = 1 时参数量是宽度的一次函数，否则是二次函数；先解出实数解，
+    再比较它两侧的整数。
+    """
     a = depth - 1
     b = in_features + 1 + (depth - 1) + out_features
     c = out_features - budget
@@ -106,12 +111,7 @@ def width_for_budget(
     return best
 
 
-@torch.no_grad()
-def activation_patterns(model: DeepMLP, points: torch.Tensor) -> torch.Tensor:
-    """每个点上所有隐藏 ReLU 单元是否激活，形状 (N, 隐藏单元总数)，bool。
-
-    激活模式相同的点，网络在它们上面是同一个仿射函数：同一个线性区域。
-    """
+def _check_activation_patterns(model, points):
     check_instance("model", model, DeepMLP)
     if model.activation != "relu":
         raise ValueError(
@@ -123,6 +123,15 @@ def activation_patterns(model: DeepMLP, points: torch.Tensor) -> torch.Tensor:
             f"points 应有 {model.hidden[0].in_features} 列，"
             f"收到形状 {tuple(points.shape)}"
         )
+
+
+@torch.no_grad()
+@validated_by(_check_activation_patterns)
+def activation_patterns(model: DeepMLP, points: torch.Tensor) -> torch.Tensor:
+    """每个点上所有隐藏 ReLU 单元是否激活，形状 (N, 隐藏单元总数)，bool。
+
+    激活模式相同的点，网络在它们上面是同一个仿射函数：同一个线性区域。
+    """
     points = points.to(model.hidden[0].weight.dtype)
     states = model.hidden_states(points)
     return torch.cat([z > 0 for z, _ in states], dim=1)
@@ -149,15 +158,19 @@ def region_grid(
     return labels.reshape(resolution, resolution), int(labels.max()) + 1
 
 
+def _check_effective_rank(features, energy):
+    check_tensor("features", features, ndim=2, floating=True, finite=True)
+    check_float("energy", energy, low=0.0, high=1.0, low_open=True)
+
+
 @torch.no_grad()
+@validated_by(_check_effective_rank)
 def effective_rank(features: torch.Tensor, energy: float = 0.99) -> int:
     """特征矩阵 (N, W) 中，解释 ``energy`` 比例方差所需的主成分个数。
 
     先把每列减去均值，再看奇异值平方的累计占比。远小于 W 说明很多
     特征是彼此的线性组合：宽度被浪费了。
     """
-    check_tensor("features", features, ndim=2, floating=True, finite=True)
-    check_float("energy", energy, low=0.0, high=1.0, low_open=True)
     centered = features - features.mean(dim=0)
     s = torch.linalg.svdvals(centered.double())
     if (s**2).sum() == 0:
