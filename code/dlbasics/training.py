@@ -180,7 +180,8 @@ def train_minibatch(
     if callback is not None:
         callback(0, model)
     for epoch in range(1, num_epochs + 1):
-        model.train()
+        if not model.training:  # 上一轮为了验证切到了评估模式
+            model.train()
         order = torch.randperm(len(X), generator=generator)
         total_loss, total_correct = 0.0, 0.0
         for start in range(0, len(X), batch_size):
@@ -195,8 +196,10 @@ def train_minibatch(
             total_correct += accuracy(logits.detach(), y[idx]) * len(idx)
         history.train_losses.append(total_loss / len(X))
         history.train_accuracies.append(total_correct / len(X))
-        model.eval()
-        if epoch % val_every == 0 or epoch == num_epochs:
+        validate = epoch % val_every == 0 or epoch == num_epochs
+        if validate or callback is not None:
+            model.eval()  # 验证与 callback 都在评估模式下进行
+        if validate:
             history.val_accuracies.append(evaluate(model, X_val, y_val))
         if callback is not None:
             callback(epoch, model)
