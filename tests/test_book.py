@@ -12,6 +12,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from conftest import (
+    EXECUTED,
     GLUE_ROLE,
     ROOT,
     book_config,
@@ -79,6 +80,7 @@ def test_every_glued_key_is_defined_in_its_chapter(chapter):
 # 第一周读者可以跳过的内容：关键词 -> 所在章节
 OPTIONAL_TOPICS = {
     "李雅普诺夫": "activations",
+    "正齐次": "activations",
     "黑塞矩阵": "optimizers",
     "Montúfar": "width_depth",
     "Hanin": "width_depth",
@@ -313,6 +315,20 @@ def test_shown_functions_contain_no_argument_checks(site, name):
     assert len(shown) == n_includes  # 每个 literalinclude 都被找到、检查了
     found = [f for code in shown for f in argument_checks_in_shown_code(code)]
     assert found == [], f"{name}：展示的函数体里有参数检查：{found}"
+
+
+@pytest.mark.parametrize("name", chapter_pages())
+def test_setup_cell_shows_no_stray_value(site, name):
+    """每章的第一个代码单元格（导入与设置）不显示最后一个表达式的值，
+    例如 ``use_book_style()`` 返回的字体名；有意的 print 可以。"""
+    import json
+
+    notebook = json.loads((EXECUTED / f"{name}.ipynb").read_text("utf-8"))
+    first = next(c for c in notebook["cells"] if c["cell_type"] == "code")
+    values = [
+        o for o in first["outputs"] if o["output_type"] == "execute_result"
+    ]
+    assert values == [], f"{name}：{values}"
 
 
 def test_copyright_year_is_current(site):

@@ -180,14 +180,14 @@ def graph_functions(tensor: torch.Tensor) -> list[str]:
 # 计算图的布局：(名字, 横坐标, 纵坐标, 是否参数)
 _NODES = [
     ("x", 0.0, 1.0, False),
-    ("W1", 0.4, 2.3, True),
-    ("b1", 0.4, -0.2, True),
-    ("z", 2.0, 1.0, False),
-    ("h", 4.0, 1.0, False),
-    ("w2", 4.6, 2.3, True),
-    ("b2", 4.6, -0.2, True),
-    ("o", 6.0, 1.0, False),
-    ("L", 7.6, 1.0, False),
+    ("W1", 0.5, 2.55, True),
+    ("b1", 0.5, -0.45, True),
+    ("z", 2.4, 1.0, False),
+    ("h", 4.8, 1.0, False),
+    ("w2", 5.3, 2.45, True),
+    ("b2", 5.3, -0.45, True),
+    ("o", 7.0, 1.0, False),
+    ("L", 8.8, 1.0, False),
 ]
 _EDGES = [
     ("x", "z"),
@@ -211,9 +211,9 @@ _FORMULAS = {
 def _fmt(value: torch.Tensor) -> str:
     value = value.detach() + 0.0  # 把 -0.0 显示成 0.00
     flat = value.reshape(-1).tolist()
-    if value.ndim == 2:
+    if value.ndim == 2:  # 矩阵：另起一行，每行一个方括号
         rows = [", ".join(f"{v:.2f}" for v in row) for row in value.tolist()]
-        return "\n".join(f"[{r}]" for r in rows)
+        return "\n" + "\n".join(f"[{r}]" for r in rows)
     if len(flat) == 1 and value.ndim == 0:
         return f"{flat[0]:.3f}"
     return "[" + ", ".join(f"{v:.2f}" for v in flat) + "]"
@@ -237,35 +237,44 @@ def plot_graph(
     check_instance("grads", grads, Mapping)
     ax = new_axes(ax)
     pos = {name: (x, y) for name, x, y, _ in _NODES}
-    for src, dst in _EDGES:
-        ax.annotate(
-            "",
-            xy=pos[dst],
-            xytext=pos[src],
-            arrowprops={
-                "arrowstyle": "-|>",
-                "color": "0.55",
-                "shrinkA": 32,
-                "shrinkB": 32,
-            },
-        )
+    boxes = {}
     for name, x, y, is_param in _NODES:
         text = f"{name} = {_fmt(values[name])}"
         if name in _FORMULAS:
             text = f"{_FORMULAS[name]}\n= {_fmt(values[name])}"
         if name in grads:
             text += f"\n∂L/∂{name} = {_fmt(grads[name])}"
-        ax.text(
+        boxes[name] = ax.text(
             x,
             y,
             text,
             ha="center",
             va="center",
             fontsize=8,
+            linespacing=1.35,
             bbox={
-                "boxstyle": "round,pad=0.35",
+                "boxstyle": "round,pad=0.5",
                 "facecolor": "#fdf1e6" if is_param else "#e8f0fa",
                 "edgecolor": "0.5",
+            },
+        )
+    for src, dst in _EDGES:
+        # 箭头从方框的边出发、停在方框的边上（patchA、patchB），箭头尖看得见；
+        # zorder 比方框高：画箭头时方框的大小已经算好
+        ax.annotate(
+            "",
+            xy=pos[dst],
+            xytext=pos[src],
+            zorder=4,
+            arrowprops={
+                "arrowstyle": "-|>",
+                "color": "0.4",
+                "lw": 1.2,
+                "mutation_scale": 14,
+                "patchA": boxes[src].get_bbox_patch(),
+                "patchB": boxes[dst].get_bbox_patch(),
+                "shrinkA": 2,
+                "shrinkB": 2,
             },
         )
     ax.legend(
@@ -278,7 +287,7 @@ def plot_graph(
         loc="lower right",
         fontsize=8,
     )
-    ax.set_xlim(-0.7, 8.2)
-    ax.set_ylim(-0.8, 3.0)
+    ax.set_xlim(-0.7, 9.5)
+    ax.set_ylim(-0.95, 3.45)
     ax.axis("off")
     return ax

@@ -39,6 +39,7 @@ class WidthDepthConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     lr_grid: tuple[float, ...] = (0.01, 0.03, 0.1)  # 每种深度各自挑学习率
     num_steps: int = 250
+    long_checkpoints: tuple[int, ...] = (250, 500, 1000)  # 太窄的深网络再训练
     region_lim: float = 1.5  # 实验二：在 [-1.5, 1.5]² 里数线性区域
     region_resolution: int = 160
     region_neurons: tuple[int, ...] = (16, 32, 64)  # 神经元总数
@@ -188,6 +189,21 @@ def last_hidden_features(model: DeepMLP, X: torch.Tensor) -> torch.Tensor:
     return model.hidden_states(X)[-1][1]
 
 
+@torch.no_grad()
+def dead_units_per_layer(model: DeepMLP, X: torch.Tensor) -> list[int]:
+    """每个隐藏层里，对 X 的所有样本都输出 0 的 ReLU 单元个数。
+
+    一层的单元全部输出 0 时，这一层的输出与输入无关，它和它之前的各层
+    都得不到梯度：网络再也学不到东西。
+    """
+    check_instance("model", model, DeepMLP)
+    check_tensor("X", X, ndim=2, floating=True)
+    X = X.to(model.hidden[0].weight.dtype)
+    return [
+        int((h.abs().sum(dim=0) == 0).sum()) for _, h in model.hidden_states(X)
+    ]
+
+
 # ---------- 本章的实验 ----------
 
 
@@ -278,6 +294,39 @@ def budget_experiment(
     return results
 
 
+def longer_training(
+    depth: int,
+    seed: int,
+    lr: float,
+    cfg: WidthDepthConfig = WidthDepthConfig(),
+) -> dict[int, float]:
+    """实验一的一个网络（同样的初始化与学习率）训练到 ``long_checkpoints``
+    的最后一步，返回 ``{步数: 验证准确率}``。
+
+    前 ``num_steps`` 步与实验一完全相同，所以第 ``num_steps`` 步的值就是
+    实验一的结果。
+    """
+    from dlbasics.training import evaluate, train_classifier
+
+    check_positive_int("depth", depth)
+    check_int("seed", seed, minimum=0)
+    check_positive_float("lr", lr)
+    data = make_splits(cfg)
+    model = make_network(depth, width_for_budget(cfg.budget, depth), seed, cfg)
+    accuracies = {}
+
+    def record(step: int, model: DeepMLP) -> None:  # 第 step 步更新之前
+        if step in cfg.long_checkpoints:
+            accuracies[step] = evaluate(model, *data["val"])
+
+    last = max(cfg.long_checkpoints)
+    train_classifier(
+        model, *data["train"], lr=lr, num_steps=last, on_step=record
+    )
+    accuracies[last] = evaluate(model, *data["val"])
+    return accuracies
+
+
 def region_count_experiment(
     cfg: WidthDepthConfig = WidthDepthConfig(),
 ) -> dict[tuple[int, int], list[int]]:
@@ -329,11 +378,23 @@ DEEP_SETTINGS: dict[str, tuple[str, str, bool, str]] = {
 }
 
 
+def logit_spread(model: torch.nn.Module, X: torch.Tensor) -> float:
+    """各样本的 logits 与它们的平均之差的均方根：接近 0 说明网络对
+    不同的输入给出几乎一样的输出。"""
+    check_tensor("X", X, ndim=2, floating=True)
+    with torch.no_grad():
+        logits = model(X)
+    centered = logits - logits.mean(dim=0)
+    return centered.pow(2).sum(dim=1).mean().sqrt().item()
+
+
 def deep_training_experiment(
     cfg: WidthDepthConfig = WidthDepthConfig(),
-) -> dict[str, list[tuple[list[float], float]]]:
-    """实验三：训练很深的网络。返回 ``{标签: [(每步损失, 验证准确率)]}``，
-    每个种子一项。"""
+) -> dict[str, list[tuple[list[float], float, float]]]:
+    """实验三：训练很深的网络。
+
+    返回 ``{标签: [(每步损失, 验证准确率, logits 的差异)]}``，每个种子一项；
+    最后一项是训练后 logits 在验证输入之间的差异（见 ``logit_spread``）。"""
     from dlbasics.activations import init_weights
     from dlbasics.training import evaluate, train_classifier
 
@@ -355,7 +416,13 @@ def deep_training_experiment(
                 model, *data["train"], lr=getattr(cfg, lr_name),
                 num_steps=cfg.deep_steps,
             )  # fmt: skip
-            runs.append((history.train_losses, evaluate(model, *data["val"])))
+            runs.append(
+                (
+                    history.train_losses,
+                    evaluate(model, *data["val"]),
+                    logit_spread(model, data["val"][0]),
+                )
+            )
         results[label] = runs
     return results
 
