@@ -313,8 +313,10 @@ def plot_sweep(
     floor: float | None = None,
     categorical: bool = False,
 ) -> Axes:
-    """训练与验证误差随设置的变化：线是种子平均，色带是最小到最大值。
+    """训练与验证误差随设置的变化：线是各种子的几何平均，色带是最小到最大值。
 
+    纵轴是对数刻度，几何平均（对数的平均）正是这个刻度上的“中间”，
+    不会像算术平均那样被一套误差特别大的数据拉走。
     ``categorical=True`` 时各设置等距排开、刻度写设置的值（适合含 0 的 λ）。
     """
     ax = new_axes(ax)
@@ -326,7 +328,8 @@ def plot_sweep(
         ("训练误差", result.train_mse, CLASS_COLORS[0]),
         ("验证误差", result.val_mse, CLASS_COLORS[1]),
     ):
-        ax.plot(xs, errors.mean(dim=0).numpy(), "o-", color=color, label=name)
+        geometric_mean = errors.log().mean(dim=0).exp()
+        ax.plot(xs, geometric_mean.numpy(), "o-", color=color, label=name)
         ax.fill_between(
             xs,
             errors.min(dim=0).values.numpy(),
