@@ -331,6 +331,22 @@ def test_setup_cell_shows_no_stray_value(site, name):
     assert values == [], f"{name}：{values}"
 
 
+def test_front_page_names_the_spiral_chapters_forward_uses(site):
+    """首页说螺旋数据一章先用了交叉熵、反向传播与 Adam，并链接到讲它们的章；
+    螺旋一章自己也链接到这三章。"""
+    index = visible_text(page_html(site, "book/index"))
+    assert "例外是" in index and "螺旋数据分类" in index
+    spiral = (ROOT / "book/spiral.md").read_text("utf-8")
+    for label in ("chap-softmax", "chap-backprop", "chap-optimizers"):
+        assert f"<{label}>" in spiral, label
+        assert f"<{label}>" in (ROOT / "book/index.md").read_text("utf-8")
+
+
+def test_backprop_chapter_links_the_video_the_notes_cite(site):
+    html = page_html(site, "book/backprop")
+    assert 'href="https://www.bilibili.com/video/BV16x411V7Qg"' in html
+
+
 def test_copyright_year_is_current(site):
     import datetime
 
