@@ -235,7 +235,7 @@ def layer_grad_norms(
 
 
 def _check_matrix_product_norms(num_matrices, size, std, *, generator):
-    num_matrices = check_positive_int("num_matrices", num_matrices)
+    check_positive_int("num_matrices", num_matrices)
     size = check_positive_int("size", size)
     check_positive_float("std", std)
     check_generator("generator", generator)
@@ -394,7 +394,7 @@ def _check_preactivation_rms(
     activation, scheme, *, depth, width, n_samples, generator
 ):
     check_generator("generator", generator)
-    n_samples = check_positive_int("n_samples", n_samples)
+    check_positive_int("n_samples", n_samples)
 
 
 @validated_by(_check_preactivation_rms)

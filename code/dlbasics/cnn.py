@@ -46,11 +46,11 @@ def lenet() -> nn.Sequential:
 
 
 def _check_alexnet(in_channels, num_classes, *, groups, conv1_padding, device):
-    in_channels = check_positive_int("in_channels", in_channels)
-    num_classes = check_positive_int("num_classes", num_classes)
+    check_positive_int("in_channels", in_channels)
+    check_positive_int("num_classes", num_classes)
     if groups not in (1, 2):
         raise ValueError(f"groups 只能是 1 或 2，收到 {groups!r}")
-    conv1_padding = check_int("conv1_padding", conv1_padding, minimum=0)
+    check_int("conv1_padding", conv1_padding, minimum=0)
 
 
 @validated_by(_check_alexnet)
@@ -279,9 +279,8 @@ def random_shift(
     rows = (offsets[:, 0, None] + torch.arange(h))[:, :, None]  # (N, H, 1)
     cols = (offsets[:, 1, None] + torch.arange(w))[:, None, :]  # (N, 1, W)
     picked = padded[torch.arange(n)[:, None, None], :, rows, cols]
-    return picked.permute(
-        0, 3, 1, 2
-    ).contiguous()  # (N, H, W, C) -> (N, C, H, W)
+    # 取出的形状是 (N, H, W, C)，换回 (N, C, H, W)
+    return picked.permute(0, 3, 1, 2).contiguous()
 
 
 def random_rotate(

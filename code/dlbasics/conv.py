@@ -53,7 +53,7 @@ def _check_conv_output_size(n, k, padding, stride):
     n = check_positive_int("n", n)
     k = check_positive_int("k", k)
     padding = check_int("padding", padding, minimum=0)
-    stride = check_positive_int("stride", stride)
+    check_positive_int("stride", stride)
     if n + 2 * padding < k:
         raise ValueError(
             f"填充后的输入长度 n + 2p = {n + 2 * padding} 小于核长度 k = {k}，"
@@ -89,7 +89,7 @@ def corr2d_multi_in(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
 
 
 def _check_corr2d_multi_in_out(X, K):
-    K = check_tensor("K", K, ndim=4, floating=True)
+    check_tensor("K", K, ndim=4, floating=True)
 
 
 @validated_by(_check_corr2d_multi_in_out)
@@ -102,7 +102,7 @@ def corr2d_multi_in_out(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
 
 
 def _check_pool2d(X, size, stride, mode):
-    X = check_tensor("X", X, ndim=2, floating=True)
+    check_tensor("X", X, ndim=2, floating=True)
     size = check_positive_int("size", size)
     stride = size if stride is None else check_positive_int("stride", stride)
     if mode not in ("max", "avg"):
@@ -132,10 +132,10 @@ def pool2d(
 
 
 def _check_conv_vs_dense_params(height, width, in_channels, out_channels, k):
-    height = check_positive_int("height", height)
-    width = check_positive_int("width", width)
-    in_channels = check_positive_int("in_channels", in_channels)
-    out_channels = check_positive_int("out_channels", out_channels)
+    check_positive_int("height", height)
+    check_positive_int("width", width)
+    check_positive_int("in_channels", in_channels)
+    check_positive_int("out_channels", out_channels)
     k = check_positive_int("k", k)
     if k % 2 == 0:
         raise ValueError(f"k 应是奇数（输出才能与输入一样大），收到 {k}")
@@ -170,8 +170,8 @@ def _check_learn_kernel(X, Y, kernel_shape, *, lr, num_steps, generator):
             f"Y 的形状 {tuple(Y.shape)} 与 X {tuple(X.shape)} 和 "
             f"{kh}×{kw} 的核对不上"
         )
-    lr = check_positive_float("lr", lr)
-    num_steps = check_positive_int("num_steps", num_steps)
+    check_positive_float("lr", lr)
+    check_positive_int("num_steps", num_steps)
     check_generator("generator", generator)
 
 

@@ -110,7 +110,7 @@ def _check_fit_polynomial(x, y, degree, weight_decay):
     check_int("degree", degree, minimum=0)
     if len(y) != len(x):
         raise ValueError(f"x 与 y 的长度应相同，收到 {len(x)} 与 {len(y)}")
-    weight_decay = check_float("weight_decay", weight_decay, low=0.0)
+    check_float("weight_decay", weight_decay, low=0.0)
 
 
 @validated_by(_check_fit_polynomial)
@@ -230,9 +230,9 @@ class Curve:
 
 
 def _check_train_mlp(data, cfg, *, weight_decay, dropout, input_jitter, seed):
-    weight_decay = check_float("weight_decay", weight_decay, low=0.0)
-    input_jitter = check_float("input_jitter", input_jitter, low=0.0)
-    seed = check_int("seed", seed, minimum=0)
+    check_float("weight_decay", weight_decay, low=0.0)
+    check_float("input_jitter", input_jitter, low=0.0)
+    check_int("seed", seed, minimum=0)
 
 
 @validated_by(_check_train_mlp)

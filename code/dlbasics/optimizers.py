@@ -609,7 +609,7 @@ def _check_samples_to_reach(
     _check_lr(lr)
     _check_xy(X, y)
     check_float("target", target)
-    max_samples = check_positive_int("max_samples", max_samples)
+    check_positive_int("max_samples", max_samples)
     check_generator("generator", generator)
 
 

@@ -50,7 +50,7 @@ class SpiralConfig:
 def _check_make_spiral(n_per_class, num_classes, noise, *, generator):
     n_per_class = check_positive_int("n_per_class", n_per_class)
     num_classes = check_positive_int("num_classes", num_classes)
-    noise = check_float("noise（角度噪声的标准差）", noise, low=0.0)
+    check_float("noise（角度噪声的标准差）", noise, low=0.0)
     check_generator("generator", generator, required=False)
     check_memory("n_per_class × num_classes", n_per_class * num_classes * 3)
 
@@ -89,8 +89,8 @@ def make_spiral(
 
 
 def _check_make_linear_model(in_features, num_classes):
-    in_features = check_positive_int("in_features", in_features)
-    num_classes = check_positive_int("num_classes", num_classes)
+    check_positive_int("in_features", in_features)
+    check_positive_int("num_classes", num_classes)
 
 
 @validated_by(_check_make_linear_model)
