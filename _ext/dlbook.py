@@ -9,7 +9,11 @@
 - ``build_guards``：出过问题的页面绝不被当作成功发布；
 - ``page_meta``：版本、每页的修改日期与“报告错误”链接、分享卡片、站点地图、
   首页的引用信息；
-- ``glossary_tips``：术语链接在悬停或获得焦点时显示术语表里的解释。
+- ``glossary_tips``：术语链接在悬停或获得焦点时显示术语表里的解释；
+- ``lean_pages``：读者用不到的不下载（图标字体的子集、搜索索引只在搜索页、
+  MathJax 只在有公式的页、调色板 PNG、滑块图的帧按需下载）；
+- ``reader_edition``：每章的读者版笔记本（下载与 Binder 打开的 .ipynb），
+  读起来与网页相同。
 
 ``doc_store`` 不是扩展：上面几个模块按页面记在构建环境里的数据，
 在并行读取后怎样合并、页面重读前怎样清理，都由它处理。
@@ -29,6 +33,8 @@ MODULES = (
     "build_guards",
     "page_meta",
     "glossary_tips",
+    "lean_pages",
+    "reader_edition",
 )
 
 

@@ -65,7 +65,8 @@ def write_data(app: Sphinx, exception: Exception | None) -> None:
 
 
 def add_static_path(app: Sphinx, config) -> None:
-    config.html_static_path.append(str(STATIC))
+    if str(STATIC) not in config.html_static_path:
+        config.html_static_path.append(str(STATIC))
 
 
 def setup(app: Sphinx) -> dict:

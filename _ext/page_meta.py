@@ -1,24 +1,29 @@
-"""每页给读者的信息与分享用的元数据。
+"""每页给读者的信息与分享用的元数据：库做得到的交给库，这里只写它们没有的。
 
 - 版本：只写在 ``pyproject.toml`` 的 ``[project] version``；页脚、首页的
   引用信息（``CITATION.cff`` 与它生成的 BibTeX）、``CHANGELOG.md`` 都与它
   一致（测试检查）；
-- 最后修改日期：页面源文件在 git 里最后一次提交的日期，同一个提交构建两次得到
-  同样的日期；不在 git 仓库里时不显示；
+- 最后修改日期：sphinx-last-updated-by-git 从 git 读出页面源文件最后一次提交的
+  日期（UTC），这里把它放进页脚；不在 git 仓库里时不显示；
 - “报告错误”链接：在 ``_config.yml`` 的 ``repository.url`` 上新建 issue，
   标题是页面标题，正文是 ``.github/ISSUE_TEMPLATE/report-error.md`` 的
-  正文、填好页面路径；
-- Open Graph 与 Twitter 卡片：标题、摘要（页面第一段）、预览图；
-  预览图在构建时用随包的中文字体画出，先核对字体里有每一个字；
-- ``sitemap.xml``：列出每一页。网址都由 ``_config.yml`` 的 ``html.baseurl``
-  （只写一次）拼出；没有设置时不生成元数据与站点地图。
+  正文、填好页面路径（没有哪个扩展做这件事）；
+- Open Graph：sphinxext-opengraph 写元数据，这里给它每页的标题（去掉
+  章节编号）、摘要（页面第一段；它自己拼的摘要在中文的链接两边加空格）
+  与类型，并补上 Twitter 卡片的几项；
+- 预览图：构建时用随包的中文字体画出，先核对字体里有每一个字
+  （sphinxext-opengraph 的卡片用 matplotlib 画，缺字只给一个 Python 警告、
+  画成方框）；
+- ``sitemap.xml``：列出每一页（sphinx-sitemap 在增量构建时只列出这次重写的
+  页面，jdillard/sphinx-sitemap#13）。网址都由 ``_config.yml`` 的
+  ``html.baseurl``（只写一次）拼出；没有设置时不生成元数据与站点地图。
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import html
 import re
-import subprocess
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -49,42 +54,6 @@ def book_version(root: Path = ROOT) -> str | None:
     if not path.is_file():
         return None
     return tomllib.loads(path.read_text("utf-8"))["project"]["version"]
-
-
-def git_dates(root: Path) -> dict[str, str]:
-    """仓库里每个文件最后一次提交的日期，一次 ``git log`` 读出。
-
-    与逐个文件运行 ``git log -1 --format=%cs -- <文件>`` 的结果相同；构建时
-    每页都要日期，一次读完比每页启动一个 git 进程快（改正文后的重建要快）。
-    """
-    try:
-        result = subprocess.run(
-            ["git", "log", "--format=%x00%cs", "--name-only"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    if result.returncode != 0:
-        return {}
-    dates: dict[str, str] = {}
-    for block in result.stdout.split("\0")[1:]:
-        date, _, names = block.partition("\n")
-        for name in names.split("\n"):
-            if name.strip():
-                dates.setdefault(name.strip(), date.strip())
-    return dates
-
-
-def page_date(app: Sphinx, source: str | None) -> str | None:
-    """页面源文件最后一次提交的日期（每次构建只读一次 git 历史）。"""
-    if source is None:
-        return None
-    if getattr(app, "dlbook_git_dates", None) is None:
-        app.dlbook_git_dates = git_dates(Path(app.srcdir))
-    return app.dlbook_git_dates.get(source)
 
 
 def report_body(source: str) -> str:
@@ -184,12 +153,29 @@ def site_title(app: Sphinx) -> str:
     return app.config.html_title or app.config.project
 
 
+def site_url(app: Sphinx, path: str) -> str:
+    """网站上 ``path`` 的完整网址（由 ``html.baseurl`` 拼出）。"""
+    return app.config.html_baseurl.rstrip("/") + f"/{path}"
+
+
 def page_url(app: Sphinx, pagename: str) -> str:
-    return app.config.html_baseurl.rstrip("/") + f"/{pagename}.html"
+    return site_url(app, f"{pagename}.html")
+
+
+def page_date(app: Sphinx, docname: str) -> str | None:
+    """页面源文件最后一次提交的日期（YYYY-MM-DD），取自
+    sphinx-last-updated-by-git 记在构建环境里的时间戳，按它的
+    ``git_last_updated_timezone`` 换算；不在 git 里时为 None。"""
+    data = getattr(app.env, "git_last_updated", {}).get(docname)
+    if not data or data[0] is None:
+        return None
+    moment = _dt.datetime.fromtimestamp(int(data[0]), _dt.UTC)
+    zone = app.config.git_last_updated_timezone
+    return moment.astimezone(zone).date().isoformat()
 
 
 def add_page_context(app, pagename, templatename, context, doctree) -> None:
-    """给每页的模板提供版本、日期、报告链接，并加上分享用的元数据。"""
+    """给每页的模板提供版本、日期、报告链接，并给分享元数据提供内容。"""
     version = book_version()
     source = source_path(app, pagename)
     site = site_title(app)
@@ -198,7 +184,7 @@ def add_page_context(app, pagename, templatename, context, doctree) -> None:
     title = re.sub(r"^\d+(\.\d+)*\.?\s+", "", title) or site
     repo_url = app.config.html_theme_options.get("repository_url", "")
     items = []  # 页脚的几项（dlbook-page-info.html 用“ · ”连起来）
-    date = page_date(app, source)
+    date = page_date(app, pagename)
     if date:
         items.append(f'本页最后修改于 <time datetime="{date}">{date}</time>')
     if version:
@@ -211,41 +197,32 @@ def add_page_context(app, pagename, templatename, context, doctree) -> None:
             '本页的标题与路径已经填好">报告错误</a>'
         )
     context["dlbook_footer_items"] = items
-    if not app.config.html_baseurl:
+    if not app.config.html_baseurl or doctree is None:
         return
     full_title = title if title == site else f"{title} · {site}"
     description = first_paragraph(context.get("body") or "") or site
-    image = app.config.html_baseurl.rstrip("/") + f"/{PREVIEW}"
-    tags = {
-        "og:type": "website" if pagename == app.config.root_doc else "article",
-        "og:site_name": site,
-        "og:title": full_title,
-        "og:description": description,
-        "og:url": page_url(app, pagename),
-        "og:image": image,
-        "og:image:width": str(PREVIEW_SIZE[0]),
-        "og:image:height": str(PREVIEW_SIZE[1]),
-        "og:image:alt": f"{site}的预览图",
-        "og:locale": "zh_CN",
+    # sphinxext-opengraph 用页面的字段（如 :og:title:）覆盖它自己算的值，
+    # 写出时只转义引号；复制一份，不改构建环境里的页面元数据
+    context["meta"] = {
+        **(context.get("meta") or {}),
+        "og:title": html.escape(full_title, quote=False),
+        "og:description": html.escape(description, quote=False),
+        "og:type": (
+            "website" if pagename == app.config.root_doc else "article"
+        ),
     }
-    meta = [
-        f'<meta property="{key}" content="{html.escape(value)}">'
-        for key, value in tags.items()
-    ]
-    twitter = {
-        "twitter:card": "summary_large_image",
+    # 已有 description 时它不写自己拼的那份；Twitter 卡片的这几项它只在
+    # 自己画卡片时才写
+    tags = {
+        "description": description,
         "twitter:title": full_title,
         "twitter:description": description,
-        "twitter:image": image,
+        "twitter:image": site_url(app, PREVIEW),
     }
-    meta += [
-        f'<meta name="{key}" content="{html.escape(value)}">'
-        for key, value in twitter.items()
-    ]
-    meta.append(
-        f'<meta name="description" content="{html.escape(description)}">'
+    context["metatags"] = context.get("metatags", "") + "".join(
+        f'<meta name="{key}" content="{html.escape(value)}" />\n'
+        for key, value in tags.items()
     )
-    context["metatags"] = context.get("metatags", "") + "\n".join(meta) + "\n"
 
 
 def write_preview(app: Sphinx) -> None:
@@ -268,7 +245,7 @@ def write_sitemap(app: Sphinx) -> None:
     """网站根目录的 sitemap.xml：每一页的网址与最后修改日期。"""
     entries = []
     for docname in sorted(app.env.found_docs):
-        date = page_date(app, source_path(app, docname))
+        date = page_date(app, docname)
         lastmod = f"<lastmod>{date}</lastmod>" if date else ""
         entries.append(
             f"  <url><loc>{html.escape(page_url(app, docname))}</loc>"
@@ -330,9 +307,33 @@ class CitationDirective(Directive):
         return [block]
 
 
+def configure_opengraph(app: Sphinx, config) -> None:
+    """sphinxext-opengraph 的设置由 ``html.baseurl`` 与书名得出（只写一次）。
+
+    预览图是全书一张（``write_preview`` 画），不用它给每页画的卡片。
+    """
+    config.ogp_social_cards = {"enable": False}
+    if not config.html_baseurl:
+        return
+    site = config.html_title or config.project
+    config.ogp_site_url = config.html_baseurl
+    config.ogp_site_name = site
+    config.ogp_image = PREVIEW
+    config.ogp_image_alt = f"{site}的预览图"
+    width, height = PREVIEW_SIZE
+    config.ogp_custom_meta_tags = [
+        f'<meta property="og:image:width" content="{width}" />',
+        f'<meta property="og:image:height" content="{height}" />',
+        '<meta property="og:locale" content="zh_CN" />',
+        '<meta name="twitter:card" content="summary_large_image" />',
+    ]
+
+
 def setup(app: Sphinx) -> dict:
+    app.connect("config-inited", configure_opengraph)
     app.add_directive("dlbook-citation", CitationDirective)
-    app.connect("html-page-context", add_page_context)
+    # 在 sphinxext-opengraph（优先级 500）之前给出每页的标题与摘要
+    app.connect("html-page-context", add_page_context, priority=400)
     app.connect("build-finished", write_site_files)
     return {
         "version": "1.0",

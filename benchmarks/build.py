@@ -175,14 +175,16 @@ def page_resources(site: Path, name: str) -> set[Path]:
 
 
 def page_weights(site: Path, stems: list[str]) -> tuple[dict[str, int], int]:
-    """每页自己的重量（HTML、图片等只属于这一页的文件）与所有页共用的资源大小。
+    """每页自己的重量（HTML、图片等只属于这一页的文件）与各章共用的资源大小。
 
-    共用资源（主题脚本、样式、MathJax）浏览器只下载一次，单独报告。
+    共用资源（主题脚本、样式、MathJax）浏览器只下载一次，单独报告；首页没有
+    公式，不加载 MathJax，所以共用资源按各章算。浏览器实际下载多少（压缩后、
+    按需下载的滑块帧不算）见 ``benchmarks/page_weight.py``。
     """
     resources = {
         name: page_resources(site, name) for name in ["index", *stems]
     }
-    shared = set.intersection(*resources.values())
+    shared = set.intersection(*(resources[stem] for stem in stems))
     own = {
         name: sum(f.stat().st_size for f in files - shared)
         for name, files in resources.items()

@@ -35,6 +35,8 @@ GLUE_ROLE = re.compile(r"\{glue:text\}`([^`]+)`")
 
 
 sys.path.insert(0, str(ROOT / "scripts"))
+from binder_local import CHROMIUM_ARGS  # noqa: E402
+
 from bookfacts import (  # noqa: E402  （事实的唯一出处）
     build_args,
     chapter_budgets,
@@ -44,6 +46,7 @@ from bookfacts import (  # noqa: E402  （事实的唯一出处）
 )
 
 __all__ = [
+    "CHROMIUM_ARGS",
     "build_args",
     "chapter_budgets",
     "chapter_pages",

@@ -19,20 +19,11 @@ from urllib.parse import quote, urlparse
 
 import pytest
 
+from conftest import CHROMIUM_ARGS
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-# sphinx-thebe 0.3.1 在页面里内联两次 `const THEBE_JS_URL`，
-# 浏览器会报重复声明；这是无害的上游问题
-KNOWN_CONSOLE_NOISE = ("THEBE_JS_URL",)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -51,15 +42,6 @@ def site_url(built_site: Path):
     server.server_close()
 
 
-def console_errors(log: dict) -> list[str]:
-    """页面记下的控制台错误，去掉已知无害的上游噪声。"""
-    return [
-        e
-        for e in log["errors"]
-        if not any(n in e for n in KNOWN_CONSOLE_NOISE)
-    ]
-
-
 @pytest.fixture(scope="module")
 def chromium_browser():
     if CHROMIUM is None:
@@ -71,7 +53,9 @@ def chromium_browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
         yield browser
         browser.close()
 
@@ -126,7 +110,7 @@ def test_every_page_loads_cleanly_offline_and_accessibly(
             "() => document.querySelectorAll('mjx-container').length > 0",
             timeout=20000,
         )
-    assert console_errors(log) == []
+    assert log["errors"] == []
     hosts = {
         urlparse(u).hostname
         for u in log["requests"]
@@ -135,8 +119,20 @@ def test_every_page_loads_cleanly_offline_and_accessibly(
     assert hosts == {"127.0.0.1"}, (
         f"{page} 访问了外部地址：{hosts - {'127.0.0.1'}}"
     )
-    broken = tab.eval_on_selector_all(
-        "img",
+    # 读者用不到的不下载（_ext/lean_pages.py）：图标由字体子集画出，
+    # 不加载 fontawesome.js 与完整的图标字体；搜索索引只在搜索页；
+    # MathJax 只在有公式的页面
+    paths = [urlparse(u).path for u in log["requests"]]
+    unneeded = [
+        p
+        for p in paths
+        if p.endswith(("fontawesome.js", ".woff2", "searchindex.js"))
+    ]
+    assert unneeded == [], f"{page} 下载了用不到的文件"
+    assert any("/_static/dlbook-icons/" in p for p in paths), "图标字体"
+    assert any(p.endswith("/tex-chtml.js") for p in paths) == has_math
+    broken = tab.eval_on_selector_all(  # 按需下载的滑块帧此时还没有下载
+        "img:not([loading=lazy])",
         "els => els.filter(e => !(e.complete && e.naturalWidth > 0))"
         ".map(e => e.src)",
     )
@@ -184,7 +180,7 @@ def test_search_finds_each_page_by_a_body_term(
 def test_dark_mode_toggle_switches_theme_and_keeps_figures_on_light(
     chromium_browser, site_url, built_site
 ):
-    tab, _ = open_page(chromium_browser, f"{site_url}/book/spiral.html")
+    tab, log = open_page(chromium_browser, f"{site_url}/book/spiral.html")
     html = tab.locator("html")
     modes = []
     for _ in range(3):  # 浅色、深色、跟随系统之间循环
@@ -204,6 +200,7 @@ def test_dark_mode_toggle_switches_theme_and_keeps_figures_on_light(
     assert sum(rgb) / 3 > 150, f"深色模式下图片底色是 {background}"
     # 截图留在 _build/ 里，供人查看深色模式下的效果
     tab.screenshot(path=str(built_site.parent / "dark-mode-spiral.png"))
+    assert log["errors"] == []
     tab.close()
 
 
@@ -234,7 +231,7 @@ def test_glossary_term_shows_its_definition_on_hover_and_focus(
     assert 0 <= box["x"] and box["x"] + box["width"] <= view["width"]
     tab.keyboard.press("Escape")
     assert tip.count() == 0
-    assert console_errors(log) == []
+    assert log["errors"] == []
     tab.close()
 
 
@@ -257,6 +254,11 @@ SLIDER_STATE = """root => {
 }"""
 
 
+FRAMES_LOADED = """root =>
+  [...root.querySelectorAll('.dlbook-slider-frames img')]
+  .filter(img => img.complete && img.naturalWidth > 0).length"""
+
+
 @pytest.mark.parametrize("stem", SLIDER_PAGES)
 def test_slider_figure_moves_with_the_keyboard(
     chromium_browser, site_url, stem
@@ -274,8 +276,14 @@ def test_slider_figure_moves_with_the_keyboard(
         == start["values"][int(start["value"])]
     )
     assert start["output"] in start["alt"][0]
+    # 页面只下载显示的那一帧；焦点到了滑块上，其余帧才下载
+    assert slider.evaluate(FRAMES_LOADED) == 1
 
     control.focus()
+    tab.wait_for_function(
+        f"root => ({FRAMES_LOADED})(root) === {len(start['values'])}",
+        arg=slider.element_handle(),
+    )
     key = "ArrowLeft" if int(start["value"]) > 0 else "ArrowRight"
     tab.keyboard.press(key)
     moved = slider.evaluate(SLIDER_STATE)
@@ -293,7 +301,7 @@ def test_slider_figure_moves_with_the_keyboard(
     assert last["output"] == last["values"][-1]
     assert len({first["shown"][0], last["shown"][0], start["shown"][0]}) >= 2
 
-    assert console_errors(log) == []
+    assert log["errors"] == []
     tab.close()
 
 
@@ -372,7 +380,7 @@ def test_spiral_page_shows_its_figures_and_typesets_all_math(
 
 @pytest.mark.parametrize("term", ["螺旋数据", "反向传播", "梯度下降"])
 def test_search_finds_the_spiral_chapter(chromium_browser, site_url, term):
-    page, _ = open_page(
+    page, log = open_page(
         chromium_browser, f"{site_url}/search.html?q={quote(term)}"
     )
     summary = page.locator("#search-results p.search-summary")
@@ -383,6 +391,7 @@ def test_search_finds_the_spiral_chapter(chromium_browser, site_url, term):
     assert any("book/spiral.html" in href for href in links), (
         f"搜索“{term}”没有找到螺旋数据一章：{summary.inner_text()}"
     )
+    assert log["errors"] == []
     page.close()
 
 
@@ -418,7 +427,7 @@ def test_search_understands_phrases_without_spaces(
     assert links and f"book/{chapter}.html" in links[0], (
         f"搜索“{phrase}”（切成 {terms}）排第一的是 {links[:3]}"
     )
-    assert console_errors(log) == []
+    assert log["errors"] == []
     page.close()
 
 
@@ -435,7 +444,38 @@ def test_search_from_a_file_url_ranks_without_fetching_snippets(
         "#search-results ul.search li a", "els => els.map(e => e.href)"
     )
     assert links and f"book/{chapter}.html" in links[0], links[:3]
-    assert console_errors(log) == []  # 没有取摘要时的 CORS 报错
+    assert log["errors"] == []  # 没有取摘要时的 CORS 报错
+    page.close()
+
+
+def test_a_chapter_opened_from_a_file_url_works(chromium_browser, built_site):
+    """直接打开 _build/html 里的文件：图标、公式、滑块图照常，没有报错。"""
+    url = (built_site / "book" / "spiral.html").as_uri()
+    page, log = open_page(chromium_browser, url)
+    page.wait_for_function(
+        "() => window.MathJax && MathJax.startup && MathJax.startup.promise"
+        " && document.querySelectorAll('mjx-container').length > 0",
+        timeout=20000,
+    )
+    page.evaluate("() => MathJax.startup.promise")
+    icons = page.evaluate(
+        """async () => {
+          await document.fonts.ready;
+          return [...document.fonts]
+            .filter(f => f.family.includes('Font Awesome'))
+            .map(f => f.status);
+        }"""
+    )
+    assert "loaded" in icons, icons
+    slider = page.locator(".dlbook-slider").first
+    slider.locator("input[type=range]").focus()
+    page.keyboard.press("End")
+    page.wait_for_function(
+        "root => [...root.querySelectorAll('.dlbook-slider-frames img')]"
+        ".filter(i => !i.hidden).every(i => i.complete && i.naturalWidth)",
+        arg=slider.element_handle(),
+    )
+    assert log["errors"] == []
     page.close()
 
 
@@ -522,9 +562,7 @@ def test_404_page_links_home_wherever_the_site_is_hosted(
         assert urlparse(tab.url).path == f"{prefix}book/index.html"
         assert "深度学习基础" in tab.title()
         # 404 页本身与找根目录的探测请求都是 404，浏览器各记一条；别的错不许有
-        unexpected = [
-            e for e in console_errors(log) if "status of 404" not in e
-        ]
+        unexpected = [e for e in log["errors"] if "status of 404" not in e]
         assert unexpected == []
         assert all(
             urlparse(u).hostname == "127.0.0.1" for u in log["requests"]

@@ -101,3 +101,119 @@ def test_per_page_data_merges_only_the_pages_a_worker_read():
     handlers.clear()
     doc_store.keep_per_doc(app, "dlbook_deps", purge=False)
     assert set(handlers) == {"env-merge-info"}
+
+
+def test_extension_list_is_jupyter_books_without_thebe():
+    """_config.yml 列出全部扩展，替换 Jupyter Book 的默认列表：只少了
+    sphinx_thebe（它在每页内联两次 THEBE_JS_URL，浏览器报 SyntaxError）。
+    Jupyter Book 升级后默认列表多了扩展时，这里提醒把它加进来。"""
+    from jupyter_book.config import get_default_sphinx_config
+
+    from conftest import book_config
+
+    ours = book_config()["sphinx"]["config"]["extensions"]
+    default = get_default_sphinx_config()["extensions"]
+    assert "sphinx_thebe" in default and "sphinx_thebe" not in ours
+    assert set(default) - set(ours) == {"sphinx_thebe"}
+    assert len(ours) == len(set(ours)) and ours[-1] == "dlbook"
+
+
+def test_unneeded_scripts_are_dropped_or_the_build_fails():
+    import lean_pages
+
+    head = (
+        '<script src="../_static/searchtools.js"></script>\n'
+        '  <script defer src="_static/scripts/fontawesome.js?digest=1">'
+        "</script>\n"
+        '<link rel="preload" as="script" href="../searchindex.js" />\n'
+        '<script src="../_static/doctools.js"></script>'
+    )
+    kept = lean_pages.without_scripts(
+        head, "fontawesome.js", "searchtools.js", "searchindex.js"
+    )
+    assert kept.strip() == '<script src="../_static/doctools.js"></script>'
+    with pytest.raises(ExtensionError, match="主题升级"):
+        lean_pages.without_scripts(head, "no-such.js")
+
+
+def test_icon_glyphs_are_the_classes_and_characters_the_site_uses():
+    import lean_pages
+
+    css = (
+        '.fa-bars:before,.fa-navicon:before{content:"\\f0c9"}'
+        '.fa-rocket:before{content:"\\f135"}'
+        ':root{--pst-icon-bell:"\uf0f3"}.x:after{content:"\\f303"}'
+        "@font-face{font-display:block;font-family:Font Awesome\\ 6 Free;"
+        "font-style:normal;font-weight:900;src:url(../w/fa-solid-900.woff2)"
+        ' format("woff2"),url(../w/fa-solid-900.ttf) format("truetype")}'
+    )
+    assert lean_pages.class_codepoints(css) == {
+        "fa-bars": 0xF0C9,
+        "fa-navicon": 0xF0C9,
+        "fa-rocket": 0xF135,
+    }
+    assert lean_pages.css_codepoints(css) == {0xF0F3, 0xF303}
+    (face,) = lean_pages.font_faces(css)
+    assert face == {
+        "family": "Font Awesome 6 Free",
+        "weight": "900",
+        "style": "normal",
+        "ttf": "../w/fa-solid-900.ttf",
+    }
+
+
+def test_slider_frames_become_files_and_hidden_ones_load_on_demand():
+    import base64
+    import io
+
+    import lean_pages
+    from PIL import Image
+
+    def png(color) -> bytes:
+        out = io.BytesIO()
+        Image.new("RGB", (30, 20), color).save(out, format="PNG")
+        return out.getvalue()
+
+    frames = [png("red"), png("blue")]
+    red, blue = (base64.b64encode(f).decode() for f in frames)
+    body = (
+        f'<img src="data:image/png;base64,{red}" class="dlbook-slider-default"'
+        f' alt="a"><img src="data:image/png;base64,{blue}" hidden="hidden"'
+        f' alt="b">'
+    )
+    saved = {}
+    new, changed = lean_pages.externalize_frames(
+        body, saved.__setitem__, lambda name: f"../_images/{name}"
+    )
+    assert changed and "data:" not in new
+    assert sorted(saved.values()) == sorted(frames)
+    first, second = new.split("><")
+    assert 'width="30" height="20"' in first and "loading" not in first
+    assert 'hidden="hidden" loading="lazy" alt="b"' in second
+    assert lean_pages.externalize_frames("<p>无图</p>", None, None) == (
+        "<p>无图</p>",
+        False,
+    )
+
+
+def test_generated_figures_become_palette_pngs():
+    import io
+
+    import lean_pages
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (200, 100), "white")
+    draw = ImageDraw.Draw(image)
+    for i in range(20):  # 抗锯齿的斜线：真彩色里有很多种颜色
+        draw.line(
+            (0, i * 5, 200, 100 - i * 3), fill=(i * 12, 80, 200), width=2
+        )
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    smaller = lean_pages.palette_png(out.getvalue())
+    assert smaller is not None and len(smaller) < len(out.getvalue())
+    assert Image.open(io.BytesIO(smaller)).mode == "P"
+    assert lean_pages.palette_png(smaller) is None  # 已经是调色板
+    clear = io.BytesIO()
+    Image.new("RGBA", (10, 10), (0, 0, 0, 0)).save(clear, format="PNG")
+    assert lean_pages.palette_png(clear.getvalue()) is None  # 有透明部分

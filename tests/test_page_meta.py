@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import re
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -31,14 +33,23 @@ VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))[
 
 
 def git_date(root: Path, path: str) -> str | None:
-    """对照用：``path`` 最后一次提交的日期，逐个文件问 git。"""
+    """对照用：``path`` 最后一次提交的日期（UTC），逐个文件问 git。
+
+    与 sphinx-last-updated-by-git 的定义相同：作者日期，合并提交也算
+    （``-m``），按 UTC 取日期（``_config.yml`` 的 git_last_updated_timezone）。
+    """
+    command = ["git", "log", "-1", "-m", "--author-date-order", "--format=%at"]
     result = subprocess.run(
-        ["git", "log", "-1", "--format=%cs", "--", path],
+        [*command, "--", path],
         cwd=root,
         capture_output=True,
         text=True,
     )
-    return result.stdout.strip() or None if result.returncode == 0 else None
+    stamp = result.stdout.strip() if result.returncode == 0 else ""
+    if not stamp:
+        return None
+    moment = datetime.datetime.fromtimestamp(int(stamp), datetime.UTC)
+    return moment.date().isoformat()
 
 
 def cff() -> dict:
@@ -137,15 +148,31 @@ def test_report_link_fills_in_the_page_and_uses_the_template():
     assert front["name"] == "报告错误" and front["title"] == "[报告错误] "
 
 
-def test_page_dates_are_each_files_last_commit(tmp_path):
-    """构建时一次读出所有文件的日期，与逐个文件问 git 的结果相同。"""
-    dates = page_meta.git_dates(ROOT)
-    for name in toc_files():
-        date = dates.get(f"{name}.md")
-        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", date), name
-        assert date == git_date(ROOT, f"{name}.md")
-    assert page_meta.git_dates(ROOT) == dates  # 同一个提交，同样的日期
-    assert page_meta.git_dates(tmp_path) == {}  # 不是 git 仓库
+def test_page_dates_are_each_files_last_commit():
+    """sphinx-last-updated-by-git 记下的时间戳换成 UTC 的日期；没有日期
+    （不在 git 仓库里、还没提交）时不显示。各页的日期与逐个文件问 git 的
+    结果相同，见下面构建好的网站的测试。"""
+    from babel.dates import get_timezone
+
+    stamp = 1796352645  # 2026-12-04 02:50:45 UTC
+    env = SimpleNamespace(
+        git_last_updated={
+            "a": (str(stamp).encode(), True),
+            "new": (None, True),
+        }
+    )
+    for zone, date in (
+        ("UTC", "2026-12-04"),
+        ("America/Chicago", "2026-12-03"),
+    ):
+        config = SimpleNamespace(git_last_updated_timezone=get_timezone(zone))
+        app = SimpleNamespace(env=env, config=config)
+        assert page_meta.page_date(app, "a") == date
+        assert page_meta.page_date(app, "new") is None
+        assert page_meta.page_date(app, "missing") is None
+    # 只算页面源文件：它引用的代码、图片、README 等不改变页面的日期
+    excluded = book_config()["sphinx"]["config"]["git_exclude_patterns"]
+    assert {"code/**", "_build/**", "README.md"} <= set(excluded)
 
 
 def test_preview_image_has_every_glyph_in_the_bundled_font():

@@ -62,7 +62,8 @@ def test_html_shows_the_default_frame_and_a_labelled_control():
     page = result._repr_html_()
     imgs = re.findall(r"<img [^>]*>", page)
     assert len(imgs) == 3
-    assert [("hidden" in tag) for tag in imgs] == [True, True, False]
+    # hidden="hidden"：JupyterLab 清理不受信任的输出时保留它（空值会被去掉）
+    assert [('hidden="hidden"' in tag) for tag in imgs] == [True, True, False]
     assert "dlbook-slider-default" in imgs[2]
     for tag, value in zip(imgs, VALUES, strict=True):
         assert f"（参数 a：{value}）" in tag
@@ -81,6 +82,11 @@ def test_html_shows_the_default_frame_and_a_labelled_control():
     assert f'<output for="{uid}-input">a = 3</output>' in page
     assert "此处印出的是 a = 3 时的图" in page and "“参数 a”滑块" in page
     assert "@media print" in page and "<script>" in page
+    # 不运行脚本的地方（不受信任的笔记本）有一句说明，脚本运行时藏起它
+    hint = re.search(r'<p class="dlbook-slider-noscript">([^<]*)</p>', page)
+    assert "这里显示的是 a = 3 时的图" in hint.group(1)
+    assert "运行这个单元格" in hint.group(1)
+    assert '".dlbook-slider-noscript").hidden = true' in page
 
 
 def test_html_is_escaped_and_the_id_depends_on_the_content():

@@ -25,6 +25,7 @@ from dlbasics.width_depth import (
     make_splits,
     max_rebound,
     mlp_param_count,
+    net_with_lines,
     region_count_experiment,
     region_grid,
     width_for_budget,
@@ -65,14 +66,6 @@ def test_budget_helpers_reject_bad_input():
         mlp_param_count(4, 0)
 
 
-def net_with_lines(weights, biases):
-    net = DeepMLP(1, len(biases))
-    with torch.no_grad():
-        net.hidden[0].weight.copy_(torch.tensor(weights))
-        net.hidden[0].bias.copy_(torch.tensor(biases))
-    return net
-
-
 def test_region_counts_on_hand_checkable_networks():
     assert region_grid(net_with_lines([[1.0, 0.0]], [0.0]))[1] == 2
     crossing = net_with_lines([[1.0, 0.0], [0.0, 1.0]], [0.0, 0.0])
@@ -86,6 +79,16 @@ def test_region_counts_on_hand_checkable_networks():
         [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], [0.1, -0.2, 0.5]
     )
     assert region_grid(three)[1] == 7
+
+
+def test_net_with_lines_checks_its_shapes():
+    net = net_with_lines([[1.0, 2.0], [0.0, 1.0]], [0.5, -1.0])
+    assert net.hidden[0].weight.tolist() == [[1.0, 2.0], [0.0, 1.0]]
+    assert net.hidden[0].bias.tolist() == [0.5, -1.0]
+    with pytest.raises(ValueError, match="weights"):
+        net_with_lines([1.0, 2.0], [0.5])
+    with pytest.raises(ValueError, match="biases"):
+        net_with_lines([[1.0, 2.0]], [0.5, 1.0])
 
 
 def test_region_labels_follow_the_grid_layout():

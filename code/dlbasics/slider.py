@@ -53,12 +53,13 @@ _STYLE = """
 }
 .dlbook-slider-print { display: none; }
 @media print {
-  .dlbook-slider-control { display: none !important; }
+  .dlbook-slider-control, .dlbook-slider-noscript { display: none !important; }
   .dlbook-slider .dlbook-slider-frames img { display: none !important; }
   .dlbook-slider .dlbook-slider-frames img.dlbook-slider-default {
     display: inline !important;
   }
-  .dlbook-slider-print { display: block; font-size: 0.9em; }
+  /* 说明带 hidden 属性（屏幕上不显示）；主题的 [hidden] 规则带 !important */
+  .dlbook-slider-print { display: block !important; font-size: 0.9em; }
 }
 """
 
@@ -68,6 +69,7 @@ _SCRIPT = """
   var output = root.querySelector("output");
   var frames = root.querySelectorAll(".dlbook-slider-frames img");
   var values = JSON.parse(root.getAttribute("data-values"));
+  root.querySelector(".dlbook-slider-noscript").hidden = true;
   function show(i) {
     for (var k = 0; k < frames.length; k++) frames[k].hidden = k !== i;
     output.textContent = values[i];
@@ -110,7 +112,9 @@ class SliderFigure:
         ):
             data = base64.b64encode(frame).decode("ascii")
             cls = ' class="dlbook-slider-default"' if i == self.default else ""
-            hidden = "" if i == self.default else " hidden"
+            # 写成 hidden="hidden"：JupyterLab 清理不受信任的输出时会去掉
+            # 没有值的属性，帧就全都露出来了
+            hidden = "" if i == self.default else ' hidden="hidden"'
             imgs.append(
                 f'<img src="data:image/png;base64,{data}"{cls}{hidden} '
                 f'alt="{esc(self.alt)}（{esc(self.label)}：{esc(value)}）">'
@@ -129,9 +133,15 @@ class SliderFigure:
             f'aria-valuetext="{esc(default_value)}" disabled>'
             f'<output for="{uid}-input">{esc(default_value)}</output>'
             f"</div>"
-            f'<p class="dlbook-slider-print">此处印出的是 {esc(default_value)}'
-            f" 时的图；在网页上可以拖动“{esc(self.label)}”滑块查看其他取值。"
-            f"</p>"
+            f'<p class="dlbook-slider-print" hidden="hidden">此处印出的是 '
+            f"{esc(default_value)} 时的图；在网页上可以拖动"
+            f"“{esc(self.label)}”滑块查看其他取值。</p>"
+            # 脚本运行时藏起这句；不运行脚本的地方（JupyterLab 里还没运行、
+            # 也不受信任的笔记本）只显示默认的一帧和这句说明
+            f'<p class="dlbook-slider-noscript">这里显示的是 '
+            f"{esc(default_value)} 时的图。要拖动“{esc(self.label)}”"
+            "滑块，请运行这个单元格：Jupyter 只在运行过的单元格"
+            "（或受信任的笔记本）里执行输出中的脚本。</p>"
             f"<script>{_SCRIPT}</script>"
             f"</div>"
         )

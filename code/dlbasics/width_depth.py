@@ -159,6 +159,35 @@ def region_grid(
     return labels.reshape(resolution, resolution), int(labels.max()) + 1
 
 
+def _check_net_with_lines(weights, biases):
+    w = torch.tensor(weights, dtype=torch.float32)
+    b = torch.tensor(biases, dtype=torch.float32)
+    if w.ndim != 2 or w.shape[1] != 2 or w.shape[0] < 1:
+        raise ValueError(
+            f"weights 应是 (单元数, 2) 的嵌套列表，收到形状 {tuple(w.shape)}"
+        )
+    if b.shape != (w.shape[0],):
+        raise ValueError(
+            f"biases 应有 {w.shape[0]} 个数（每个单元一个），"
+            f"收到形状 {tuple(b.shape)}"
+        )
+
+
+@torch.no_grad()
+@validated_by(_check_net_with_lines)
+def net_with_lines(weights: list[list[float]], biases: list[float]) -> DeepMLP:
+    """一个隐藏层的 ReLU 网络，第 j 个单元的分界线是
+    ``weights[j] · x + biases[j] = 0``（手算区域数用）。
+
+    ``weights`` 形状 (单元数, 2)，``biases`` 长度为单元数；输出层保持随机。
+    """
+    w = torch.tensor(weights, dtype=torch.float32)
+    net = DeepMLP(1, w.shape[0])
+    net.hidden[0].weight.copy_(w)
+    net.hidden[0].bias.copy_(torch.tensor(biases, dtype=torch.float32))
+    return net
+
+
 def _check_effective_rank(features, energy):
     check_tensor("features", features, ndim=2, floating=True, finite=True)
     check_float("energy", energy, low=0.0, high=1.0, low_open=True)
