@@ -352,3 +352,22 @@ def test_gain_section_claims_match_the_numbers(page):
     assert page["zero_bias_ratio_False"] == pytest.approx(
         page["ratio_relu_default"]
     )
+
+
+def test_batch_norm_stops_the_default_init_gradients_from_vanishing(page):
+    # 对照（不加 BatchNorm）就是正文的“ReLU + PyTorch 默认初始化”
+    assert page["bn_control_matches"] is True
+    assert page["ratio_relu_default"] < 1e-5
+    # 加上之后比值不再是许多个数量级的衰减，每层梯度都不小
+    assert 1e-1 < page["bn_ratio_min"] <= page["bn_ratio"]
+    assert page["bn_ratio"] <= page["bn_ratio_max"] < 1e2
+    assert page["bn_grad_min"] > 0.1
+
+
+def test_default_init_slope_comes_from_the_biases(page):
+    # 同样的权重、偏置设为 0：比值回到零点几，与 g 倍 He 初始化的范围相当
+    assert page["zero_bias_ratio_False"] == pytest.approx(
+        page["ratio_relu_default"]
+    )
+    assert 0.1 < page["zero_bias_ratio_True"] < 1
+    assert page["zero_bias_ratio_True"] > 1e4 * page["zero_bias_ratio_False"]

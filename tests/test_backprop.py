@@ -89,6 +89,14 @@ def test_plot_graph_writes_values_and_gradients():
     texts = [t.get_text() for t in ax.texts]
     assert any(s.startswith("z = W1 x + b1") and "∂L/∂z" in s for s in texts)
     assert "0.00" in " ".join(texts) and "-0.00" not in " ".join(texts)
+    # 每条边的箭头都停在两个方框的边上（不是固定缩进），箭头尖不会被方框盖住
+    arrows = [a for a in ax.texts if getattr(a, "arrow_patch", None)]
+    assert len(arrows) == 8
+    boxes = {a.get_bbox_patch() for a in ax.texts if a.get_bbox_patch()}
+    for arrow in arrows:
+        patch = arrow.arrow_patch
+        assert patch.patchA in boxes and patch.patchB in boxes
+        assert arrow.get_zorder() > max(b.get_zorder() for b in boxes)
     plt.close(fig)
 
 

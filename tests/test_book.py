@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
 
 from conftest import (
+    EXECUTED,
     GLUE_ROLE,
     ROOT,
     chapter_budgets,
@@ -76,6 +79,7 @@ def test_every_glued_key_is_defined_in_its_chapter(chapter):
 # 第一周读者可以跳过的内容：关键词 -> 所在章节
 OPTIONAL_TOPICS = {
     "李雅普诺夫": "activations",
+    "正齐次": "activations",
     "黑塞矩阵": "optimizers",
     "Montúfar": "width_depth",
     "Hanin": "width_depth",
@@ -227,6 +231,119 @@ def test_intentional_errors_show_only_the_message(site, name):
         assert not cell.select(".cell_output img"), (
             f"{name}：报错单元格留下了图"
         )
+
+
+# 展示的函数体里可以出现的 raise：它本身就是这个函数要讲的内容
+# （函数名 -> 理由）。参数检查不在此列，它们放在 @validated_by 的检查函数里。
+IDEA_RAISES = {
+    "broadcast_shape": "两个形状不能广播时报错，正是广播规则的一部分",
+}
+
+
+def argument_checks_in_shown_code(code: str) -> list[str]:
+    """``code``（一段展示的源码）里，函数体中的参数检查。
+
+    函数体里调用 ``check_*``/``_check_*``，或 ``raise``（``IDEA_RAISES``
+    里的函数除外），都算；装饰器行不算（``@validated_by(_check_…)`` 正是
+    检查该在的地方）。返回 ``["函数名: 语句", …]``。
+    """
+    found = []
+    for node in ast.walk(ast.parse(textwrap.dedent(code))):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for stmt in node.body:
+            for sub in ast.walk(stmt):
+                if isinstance(sub, ast.Call):
+                    callee = sub.func
+                    name = getattr(callee, "id", None) or getattr(
+                        callee, "attr", ""
+                    )
+                    if re.match(r"_?check_", name):
+                        found.append(f"{node.name}: {name}(…)")
+                elif isinstance(sub, ast.Raise) and (
+                    node.name not in IDEA_RAISES
+                ):
+                    found.append(f"{node.name}: {ast.unparse(sub)[:60]}")
+    return found
+
+
+def test_argument_check_finder_catches_checks_in_the_body():
+    checked = """
+    @validated_by(_check_scale)
+    def scale(x, factor):
+        return x * factor
+    """
+    assert argument_checks_in_shown_code(checked) == []
+    inline = """
+    def scale(x, factor):
+        check_tensor("x", x)
+        if factor <= 0:
+            raise ValueError("factor 应为正")
+        return x * factor
+    """
+    assert argument_checks_in_shown_code(inline) == [
+        "scale: check_tensor(…)",
+        "scale: raise ValueError('factor 应为正')",
+    ]
+    method = """
+    class Net:
+        def __init__(self, width):
+            self.width = _check_width(width)
+    """
+    assert argument_checks_in_shown_code(method) == [
+        "__init__: _check_width(…)"
+    ]
+
+
+def shown_sources(site: Path, name: str) -> list[str]:
+    """页面上 literalinclude 展示的源码（代码单元格之外的代码块）。"""
+    soup = BeautifulSoup(page_html(site, name), "html.parser")
+    return [
+        block.get_text()
+        for block in soup.select("div[class*='highlight-']")
+        if not block.find_parent("div", class_="cell")
+    ]
+
+
+@pytest.mark.parametrize("name", chapter_pages())
+def test_shown_functions_contain_no_argument_checks(site, name):
+    """页面上展示的函数只写思路：参数检查都在 ``@validated_by`` 的检查里。"""
+    source = (ROOT / f"{name}.md").read_text("utf-8")
+    n_includes = len(re.findall(r"```\{literalinclude\} \S+\.py\n", source))
+    shown = [code for code in shown_sources(site, name) if "def " in code]
+    assert len(shown) == n_includes  # 每个 literalinclude 都被找到、检查了
+    found = [f for code in shown for f in argument_checks_in_shown_code(code)]
+    assert found == [], f"{name}：展示的函数体里有参数检查：{found}"
+
+
+@pytest.mark.parametrize("name", chapter_pages())
+def test_setup_cell_shows_no_stray_value(site, name):
+    """每章的第一个代码单元格（导入与设置）不显示最后一个表达式的值，
+    例如 ``use_book_style()`` 返回的字体名；有意的 print 可以。"""
+    import json
+
+    notebook = json.loads((EXECUTED / f"{name}.ipynb").read_text("utf-8"))
+    first = next(c for c in notebook["cells"] if c["cell_type"] == "code")
+    values = [
+        o for o in first["outputs"] if o["output_type"] == "execute_result"
+    ]
+    assert values == [], f"{name}：{values}"
+
+
+def test_front_page_names_the_spiral_chapters_forward_uses(site):
+    """首页说螺旋数据一章先用了交叉熵、反向传播与 Adam，并链接到讲它们的章；
+    螺旋一章自己也链接到这三章。"""
+    index = visible_text(page_html(site, "book/index"))
+    assert "例外是" in index and "螺旋数据分类" in index
+    spiral = (ROOT / "book/spiral.md").read_text("utf-8")
+    for label in ("chap-softmax", "chap-backprop", "chap-optimizers"):
+        assert f"<{label}>" in spiral, label
+        assert f"<{label}>" in (ROOT / "book/index.md").read_text("utf-8")
+
+
+def test_backprop_chapter_links_the_video_the_notes_cite(site):
+    html = page_html(site, "book/backprop")
+    assert 'href="https://www.bilibili.com/video/BV16x411V7Qg"' in html
 
 
 def test_copyright_year_is_current(site):

@@ -34,6 +34,7 @@ from dlbasics.cnn import (
     random_rotate,
     random_shift,
     regularization_experiment,
+    select_and_train,
     train_digits,
 )
 from dlbasics.utils import count_parameters
@@ -198,6 +199,19 @@ def test_augmentations_keep_shapes_and_labels():
         random_shift(X, -1, generator=gen(0))
 
 
+def test_random_shift_equals_cropping_each_padded_image():
+    x = torch.rand(30, 2, 8, 8, generator=gen(3))
+    for shift in (1, 2):
+        out = random_shift(x, shift, generator=gen(5))
+        padded = torch.nn.functional.pad(x, (shift,) * 4)
+        offsets = torch.randint(0, 2 * shift + 1, (30, 2), generator=gen(5))
+        crops = [
+            padded[i, :, dy : dy + 8, dx : dx + 8]
+            for i, (dy, dx) in enumerate(offsets.tolist())
+        ]
+        assert torch.equal(out, torch.stack(crops)) and out.is_contiguous()
+
+
 def test_random_hflip_flips_about_half_the_images():
     x = torch.arange(64.0).reshape(1, 1, 8, 8).repeat(200, 1, 1, 1)
     out = random_hflip(x, generator=gen(0))
@@ -292,7 +306,7 @@ def test_count_macs_by_hand():
 
 TINY = DigitsConfig(
     n_train=60, n_val=40, seeds=(0, 1), batch_size=30,
-    lenet_epochs=2, lenet_lr_grid=(1e-3, 1e-2),
+    lenet_epochs=2, long_epochs=3, lenet_lr_grid=(1e-3, 1e-2),
     alex_epochs=2, alex_lr_grid=(1e-3, 1e-2),
     small_n_train=30, small_epochs=2, small_batch_size=30,
 )  # fmt: skip
@@ -312,11 +326,20 @@ def tiny_results() -> dict:
 
 def test_experiments_choose_the_rate_on_validation_and_repeat_each_seed():
     r = tiny_results()
-    for sel in [*r["act"].values(), r["alex"]]:
+    assert set(r["act"]["sigmoid"]) == {TINY.lenet_epochs, TINY.long_epochs}
+    assert set(r["act"]["relu"]) == {TINY.lenet_epochs}
+    selections = [
+        (budget, sel)
+        for by_budget in r["act"].values()
+        for budget, sel in by_budget.items()
+    ] + [(TINY.alex_epochs, r["alex"])]
+    for budget, sel in selections:
         assert sel.val_by_lr[sel.lr] == max(sel.val_by_lr.values())
         assert len(sel.histories) == len(sel.models) == len(TINY.seeds)
-    for probe in r["act"]["relu"].probes:
-        assert len(probe.logit_spread) == TINY.lenet_epochs + 1
+        for history in sel.histories:  # 每个预算只看到它自己的轮数
+            assert len(history.val_accuracies) == budget
+        for probe in sel.probes:
+            assert probe is None or len(probe.logit_spread) == budget + 1
     assert r["alex"].probes == [None, None]
     assert set(r["regular"]) == {
         "都不用", "dropout", "数据增强", "两者都用", "水平翻转",
@@ -334,9 +357,32 @@ def test_experiments_are_reproducible_from_their_seeds():
     )
     first = tiny_results()["act"]
     for act in ("sigmoid", "relu"):
-        assert [h.val_accuracies for h in again[act].histories] == [
-            h.val_accuracies for h in first[act].histories
-        ]
+        for budget, sel in first[act].items():
+            assert [
+                h.val_accuracies for h in again[act][budget].histories
+            ] == [h.val_accuracies for h in sel.histories]
+
+
+def test_a_shorter_budget_read_mid_run_equals_training_only_that_long():
+    """select_and_train 从较长的训练中途读出较短预算的结果：模型与记录
+    都和只训练那么多轮完全相同，所以同一次训练可以服务两个预算。"""
+    data = digits_data(splits_of(60, 40), 60)
+    both = select_and_train(
+        lambda: lenet_small("sigmoid"), data, lr_grid=(1e-2, 3e-2),
+        budgets=(2, 3), cfg=TINY,
+    )  # fmt: skip
+    short = select_and_train(
+        lambda: lenet_small("sigmoid"), data, lr_grid=(1e-2, 3e-2),
+        budgets=(2,), cfg=TINY,
+    )[2]  # fmt: skip
+    assert both[2].lr == short.lr and both[2].val_by_lr == short.val_by_lr
+    for a, b in zip(both[2].models, short.models, strict=True):
+        for p, q in zip(a.parameters(), b.parameters(), strict=True):
+            assert torch.equal(p, q)
+    for a, b in zip(both[2].histories, short.histories, strict=True):
+        assert a.val_accuracies == b.val_accuracies
+        assert a.train_losses == b.train_losses
+    assert all(len(h.val_accuracies) == 3 for h in both[3].histories)
 
 
 # ---------- 本章的结论：断言在构建时 glue 的数字上 ----------
@@ -361,6 +407,64 @@ def test_sigmoid_plateau_moves_parameters_but_not_outputs(page):
     assert page["sig_spread_final_min"] > 1.0
     # 训练两轮后，ReLU 网络的差异是 sigmoid 网络的 100 倍以上
     assert page["relu_spread_ep2_min"] > 100 * page["sig_spread_ep2_max"]
+
+
+def test_sigmoid_is_mostly_slow_not_unable_to_learn(page):
+    # 60 轮：sigmoid 的每个种子都远低于 ReLU 的每个种子
+    assert page["sigmoid_val_max"] < page["relu_val_min"] - 0.1
+    # 100 轮（学习率按第 100 轮的验证准确率选）：与 ReLU 第 60 轮的范围重叠
+    assert page["sig_long_val_max"] >= page["relu_val_min"]
+    assert page["sig_long_val_min"] <= page["relu_val_max"]
+    # 单独一轮有波动：最后 10 轮的平均也重叠
+    last10 = page["last10_val"]
+    assert max(last10["sig_long"]) >= min(last10["relu"])
+    # ReLU 网络已经不再上升
+    assert page["relu_val_mean"] <= page["relu_val_at_check"] + 0.005
+    # 平均差距：十几个百分点，多训练 40 轮后只剩一两个
+    assert page["gap_short_pts"] >= 10
+    assert page["gap_long_pts"] < 2
+    assert page["extra_epochs"] == page["long_epochs"] - page["lenet_epochs"]
+
+
+def test_the_budget_decides_which_learning_rate_wins(page):
+    """按第 60 轮与第 100 轮挑，选中的学习率不同：各自是那个预算内最好的。"""
+    assert page["sig_long_lr"] != page["sigmoid_lr"]
+    assert page["lr_short_at_short"] > page["lr_long_at_short"]
+    assert page["lr_long_at_long"] > page["lr_short_at_long"]
+
+
+def test_test_set_agrees_in_the_large_and_resolves_the_detail(page):
+    assert page["test_sigmoid_max"] < page["test_lenet_min"]
+    assert page["test_gap_short_pts"] > 5 * page["test_gap_long_pts"] > 0
+    # 测试集上 100 轮的 sigmoid 与 ReLU 的范围不重叠（正文如此说）
+    assert page["test_sigmoid_long_max"] < page["test_lenet_min"]
+    # ReLU 的 LeNet 式网络与 AlexNet 式网络重叠
+    assert page["test_lenet_min"] <= page["test_alex_max"]
+    assert page["test_alex_min"] <= page["test_lenet_max"]
+    assert page["one_val_image"] == pytest.approx(100 / page["n_val"])
+
+
+def test_flipped_digits_split_as_the_solution_lists(page):
+    plain = torch.tensor(page["flip_plain"])
+    flipped = torch.tensor(page["flip_flipped"])
+    assert plain.shape == flipped.shape == (page["n_seeds"], 10)
+    assert plain.min().item() == pytest.approx(page["flip_plain_min"])
+    assert page["flip_plain_min"] >= page["flip_high"]  # 原图都认得
+
+    def digits(text):
+        return [int(d) for d in text.split("、")] if text else []
+
+    lost, kept = digits(page["flip_lost"]), digits(page["flip_kept"])
+    middle = digits(page["flip_middle"])
+    assert sorted(lost + kept + middle) == list(range(10))
+    assert len(lost) == page["flip_n_lost"] >= 4
+    for d in lost:
+        assert flipped[:, d].max() < page["flip_low"]
+    for d in kept:
+        assert flipped[:, d].min() >= page["flip_high"]
+    for d in middle:
+        assert not flipped[:, d].max() < page["flip_low"]
+        assert not flipped[:, d].min() >= page["flip_high"]
 
 
 def test_bigger_network_learns_faster_but_the_small_one_catches_up(page):
@@ -391,7 +495,7 @@ def test_dropout_and_augmentation_shrink_the_overfitting_gap(page):
     # 单独使用时，每个种子都比“都不用”的每个种子好
     for key in ["drop", "aug"]:
         assert page[f"reg_{key}_val_min"] > page["reg_none_val_max"]
-    # 两者都用：差距最小，但验证准确率不比单用一种好，训练还没学充分
+    # 两者都用：差距最小，但验证准确率不比单用一种好，训练集也没学全
     assert gap("both") == min(gap(key) for key in labels)
     assert page["reg_both_val_mean"] < page["reg_aug_val_mean"]
     assert page["reg_both_train_max"] < 0.99

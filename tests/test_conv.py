@@ -157,3 +157,7 @@ def test_page_states_what_its_numbers_show(page):
     assert page["conv_params"] == 156
     assert page["dense_over_conv"] > 1e4
     assert page["rf_two_3x3"] == 5 and page["rf_lenet"] == 16
+    # 最大池化的梯度练习：左下角窗口有并列的最大值，梯度只给其中一个
+    assert page["pool_n_ties"] == 1
+    assert page["pool_tie_window"] == [1, 0]
+    assert page["pool_tie_got_grad"] == 1

@@ -270,6 +270,8 @@ def test_sgd_gets_close_first_but_gd_ends_lower(page):
     assert runs["adam"]["reach"] == [None]
     # 最后一轮：GD 的损失低于单样本 SGD 的每一个种子
     assert runs["gd"]["train_last"][0] < min(runs["sgd"]["train_last"])
+    # 但 GD 还没到最小值：正文说它“任意接近”，并给出还差多少
+    assert 0 < page["gd_excess"] < 0.05
 
 
 def test_gd_stability_follows_the_curvature_bound_and_adam_does_not_diverge(
@@ -286,6 +288,9 @@ def test_gd_stability_follows_the_curvature_bound_and_adam_does_not_diverge(
     # GD：两种尺度下没有共同好用的学习率；Adam：有一大段共同的
     gd_narrow, gd_wide = (set(sweeps[f"GD/{s}"]["ok"]) for s in SCALES)
     assert gd_narrow and not gd_narrow & gd_wide
+    # x ∈ [0, 10] 时 GD 没有“好用”的学习率：最好的也在阈值之外（正文给出它）
+    assert not gd_wide
+    assert page["gd_wide_best_ratio"] > page["sens_factor"]
     adam_narrow, adam_wide = (set(sweeps[f"Adam/{s}"]["ok"]) for s in SCALES)
     assert 1.0 in adam_narrow & adam_wide
     assert len(adam_narrow & adam_wide) >= 4

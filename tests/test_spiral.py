@@ -197,6 +197,9 @@ def test_without_relu_the_two_layers_collapse_to_one(page):
 def test_the_nyu_sgd_setting_does_not_learn_in_its_budget(page):
     # “和线性模型差不多”
     assert abs(page["mlp_sgd_val_acc"] - page["linear_val_acc"]) < 0.03
+    # 几乎没动的是隐藏层；输出层动得多得多
+    assert page["sgd_moved_0"] < 0.05
+    assert page["sgd_moved_2"] > 5 * page["sgd_moved_0"]
 
 
 def test_training_is_reproducible():

@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+import importlib
 import math
+import pkgutil
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -29,7 +31,12 @@ from dlbasics import (
     utils,
     width_depth,
 )
-from dlbasics.validation import check_memory, physical_memory_bytes
+from dlbasics.validation import (
+    check_memory,
+    check_positive_int,
+    physical_memory_bytes,
+    validated_by,
+)
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -744,3 +751,85 @@ def test_messages_say_what_to_do():
     with bad_input("manual_seed"):
         spiral.make_spiral(3, generator=0)
     assert not math.isnan(1.0)
+
+
+# ---------- validated_by：参数检查放在展示的函数体之外 ----------
+
+
+def test_validated_by_checks_with_the_defaults_filled_in():
+    seen = []
+
+    def _check_scale(x, factor, *, shift):
+        seen.append((x, factor, shift))
+        if factor <= 0:
+            raise ValueError("factor 应为正")
+
+    @validated_by(_check_scale)
+    def scale(x, factor=2.0, *, shift=0.0):
+        """把 x 放大 factor 倍再平移。"""
+        return x * factor + shift
+
+    assert scale(3, shift=1.0) == 7.0
+    assert seen == [(3, 2.0, 1.0)]  # 检查函数收到补上默认值的全部参数
+    with pytest.raises(ValueError, match="factor"):
+        scale(3, -1.0, shift=0.0)
+    with pytest.raises(TypeError):
+        scale()  # 参数个数不对：与直接调用一样是 TypeError
+    assert scale.__name__ == "scale" and scale.__doc__.startswith("把 x")
+    assert scale.checker is _check_scale
+    with pytest.raises(TypeError, match="checker"):
+        validated_by("not a function")
+
+
+def test_validated_by_on_a_constructor_passes_self():
+    def _check_box(self, width):
+        assert isinstance(self, Box)
+        check_positive_int("width", width)
+
+    class Box:
+        @validated_by(_check_box)
+        def __init__(self, width):
+            self.width = width
+
+    assert Box(3).width == 3
+    with bad_input("width"):
+        Box(0)
+
+
+def checked_functions():
+    """包里所有用 ``@validated_by`` 接上检查的函数与方法。"""
+    import inspect
+
+    import dlbasics
+
+    modules = [
+        importlib.import_module(f"dlbasics.{info.name}")
+        for info in pkgutil.iter_modules(dlbasics.__path__)
+    ]
+    found = {}
+    for module in modules:
+        for name, obj in vars(module).items():
+            if getattr(obj, "__module__", None) != module.__name__:
+                continue
+            members = [(name, obj)]
+            if inspect.isclass(obj):
+                members = [(f"{name}.{k}", v) for k, v in vars(obj).items()]
+            for label, fn in members:
+                if callable(fn) and hasattr(fn, "checker"):
+                    found[f"{module.__name__}.{label}"] = fn
+    return found
+
+
+def test_every_checker_takes_the_same_parameters_as_its_function():
+    """检查函数与被检查的函数参数相同（名字、顺序、仅限关键字）。"""
+    import inspect
+
+    def shape(fn):
+        return [
+            (p.name, p.kind) for p in inspect.signature(fn).parameters.values()
+        ]
+
+    functions = checked_functions()
+    assert len(functions) >= 55  # 章节展示的函数大多有检查
+    for label, fn in functions.items():
+        assert shape(fn.checker) == shape(fn.__wrapped__), label

@@ -15,9 +15,12 @@ from dlbasics.width_depth import (
     activation_patterns,
     budget_experiment,
     count_regions,
+    dead_units_per_layer,
     deep_training_experiment,
     effective_rank,
     last_hidden_features,
+    logit_spread,
+    longer_training,
     make_network,
     make_splits,
     max_rebound,
@@ -161,7 +164,7 @@ TINY = WidthDepthConfig(
     lr_grid=(0.01, 0.1), num_steps=5, region_resolution=20,
     region_neurons=(4, 8), region_depths=(1, 2), region_budget=40,
     region_budget_depths=(1, 2), deep_depth=3, deep_width=4, deep_steps=5,
-    widths=(4, 8),
+    widths=(4, 8), long_checkpoints=(5, 8),
 )  # fmt: skip
 
 
@@ -181,15 +184,39 @@ def test_budget_experiment_tunes_each_depth_on_validation():
     assert again[2].test_accuracies == budget[2].test_accuracies
 
 
+def test_longer_training_starts_as_experiment_one():
+    budget = budget_experiment(TINY)
+    for depth in TINY.depths:
+        r = budget[depth]
+        for i, seed in enumerate(TINY.seeds):
+            accs = longer_training(depth, seed, r.lr, TINY)
+            assert sorted(accs) == list(TINY.long_checkpoints)
+            # 前 num_steps 步与实验一完全相同
+            assert accs[TINY.num_steps] == r.val_by_lr[r.lr][i]
+
+
+def test_dead_units_per_layer_counts_units_silent_on_every_input():
+    model = DeepMLP(2, 3)
+    with torch.no_grad():
+        model.hidden[0].bias.fill_(-100.0)  # 第 1 层对 [-1, 1]² 全部输出 0
+        model.hidden[1].bias.fill_(1.0)  # 第 2 层输入恒为 0，输出恒为 1
+    X = torch.rand(50, 2) * 2 - 1
+    assert dead_units_per_layer(model, X) == [3, 0]
+    assert logit_spread(model, X) < 1e-6  # 输出与输入无关
+    with pytest.raises(TypeError):
+        dead_units_per_layer(torch.nn.Linear(2, 3), X)
+
+
 def test_other_experiments_cover_their_grids():
     regions = region_count_experiment(TINY)
     assert (2, 4) in regions and (1, 8) in regions
     assert all(len(c) == len(TINY.seeds) for c in regions.values())
     deep = deep_training_experiment(TINY)
     for runs in deep.values():
-        assert [len(losses) for losses, _ in runs] == [TINY.deep_steps] * len(
-            TINY.seeds
-        )
+        assert [len(losses) for losses, _, _ in runs] == [
+            TINY.deep_steps
+        ] * len(TINY.seeds)
+        assert all(spread >= 0 for _, _, spread in runs)
     assert set(width_redundancy_experiment(TINY)) == set(TINY.widths)
 
 
@@ -219,9 +246,46 @@ def test_shallow_depths_are_comparable_and_too_narrow_fails(page):
     assert max(means) - min(means) <= seed_spread
     failed = [a for d in (4, 6) for a in b[d]["test"] if a < 0.4]
     assert len(failed) >= 2
-    # 其余的也明显比浅网络差
+    # 在这个预算里，其余的也比浅网络差
     worst_ok = min(min(b[d]["test"]) for d in ok)
     assert all(a < worst_ok for d in (4, 6) for a in b[d]["test"])
+
+
+def test_narrow_failures_split_into_dead_layers_and_slow_learning(page):
+    b, runs = page["budget_runs"], page["followup_runs"]
+    cfg = WidthDepthConfig()
+    narrow = sorted({int(key.split("x")[0]) for key in runs})
+    assert narrow == [d for d in cfg.depths if d not in ok_depths(b)]
+    for key, (dead, accs) in runs.items():
+        depth, seed = map(int, key.split("x"))
+        width = width_for_budget(cfg.budget, depth)
+        val = b[depth]["val_by_lr"][b[depth]["lr"]][cfg.seeds.index(seed)]
+        # 整层死掉的，正是停在瞎猜的；没有死层的，都不在瞎猜
+        assert (width in dead) == (val < 0.4), key
+        if accs is not None:
+            # 前 num_steps 步与实验一完全相同
+            assert accs[cfg.num_steps] == val
+    assert page["n_layer_died"] == page["n_failed_runs"]
+    assert page["died_all_chance"] is True
+    # 学得慢的：训练更久继续上升（每个检查点都比上一个高），接近浅网络
+    assert page["grow_last_min"] > page["grow_first_max"]
+    assert (
+        page["grow_last_min"]
+        < page["ok_val_min"]
+        < page["grow_last_max"] + 0.03
+    )
+    for key, (_, accs) in runs.items():
+        if accs is not None and key.startswith(f"{min(narrow)}x"):
+            steps = sorted(accs, key=int)
+            values = [accs[s] for s in steps]
+            assert values == sorted(values) and len(set(values)) == len(values)
+    assert page["n_grow"] == 2
+    # 更深的那一次：几乎不动，有一层只剩一个活单元
+    assert page["n_deep_alive"] == 1
+    assert abs(page["stuck_last"] - page["stuck_first"]) < 0.05
+    assert page["stuck_live_min"] == 1
+    # 整层死掉时，所有隐藏层的权重梯度恰好为 0
+    assert page["dead_grad_max"] == 0.0
 
 
 def test_region_counts_follow_neurons_not_depth(page):
@@ -251,6 +315,9 @@ def test_deep_networks_sigmoid_fails_relu_spikes_and_smaller_lr_fixes_it(
     for end in ["min", "max"]:  # 停在瞎猜的损失
         assert abs(page[f"deep_sigmoid_loss_{end}"] - math.log(3)) < 0.01
     assert page["deep_sigmoid_acc_max"] < 0.4
+    # 停住的是输出：logits 在不同输入之间几乎没有差别
+    assert page["deep_sigmoid_spread_max"] < 1e-4
+    assert page["deep_relu_spread_min"] > 1
     assert page["deep_relu_rebound_min"] > 3
     assert page["deep_relu_small_rebound_max"] < 3
     assert page["deep_relu_small_acc_min"] > 0.99

@@ -20,6 +20,7 @@ from dlbasics.validation import (
     check_positive_float,
     check_positive_int,
     check_tensor,
+    validated_by,
 )
 
 LEAKY_SLOPE = 0.01  # Leaky ReLU 在负半轴的斜率（PyTorch 的默认值）
@@ -50,6 +51,12 @@ def _check_name(name: str, param: str = "name") -> None:
         )
 
 
+def _check_derivative(name, x):
+    _check_name(name)
+    check_tensor("x", x, ndim=tuple(range(0, 9)), floating=True)
+
+
+@validated_by(_check_derivative)
 def derivative(name: str, x: torch.Tensor) -> torch.Tensor:
     """激活函数导数的解析式（逐元素）。
 
@@ -59,8 +66,6 @@ def derivative(name: str, x: torch.Tensor) -> torch.Tensor:
     gelu: Φ(x) + x φ(x)，Φ、φ 是标准正态分布的分布函数与密度。
     x 必须是浮点张量（整数张量上 Leaky ReLU 的斜率 0.01 会被截成 0）。
     """
-    _check_name(name)
-    check_tensor("x", x, ndim=tuple(range(0, 9)), floating=True)
     if name == "sigmoid":
         s = torch.sigmoid(x)
         return s * (1 - s)
@@ -88,6 +93,20 @@ def autograd_derivative(
     return x.grad
 
 
+def _check_deep_mlp(
+    self, depth, width, *, activation, in_features, out_features, residual
+):
+    depth = check_positive_int("depth", depth)
+    width = check_positive_int("width", width)
+    in_features = check_positive_int("in_features", in_features)
+    out_features = check_positive_int("out_features", out_features)
+    check_memory(
+        "depth × width²",
+        (in_features + depth * (width + 1) + out_features) * width,
+    )
+    _check_name(activation, "activation")
+
+
 class DeepMLP(nn.Module):
     """depth 个宽度相同的隐藏层，再接一个线性输出层。
 
@@ -95,6 +114,7 @@ class DeepMLP(nn.Module):
     h ← h + act(W h + b)（第一层除外，因为输入维度不同）。
     """
 
+    @validated_by(_check_deep_mlp)
     def __init__(
         self,
         depth: int,
@@ -106,15 +126,6 @@ class DeepMLP(nn.Module):
         residual: bool = False,
     ):
         super().__init__()
-        depth = check_positive_int("depth", depth)
-        width = check_positive_int("width", width)
-        in_features = check_positive_int("in_features", in_features)
-        out_features = check_positive_int("out_features", out_features)
-        check_memory(
-            "depth × width²",
-            (in_features + depth * (width + 1) + out_features) * width,
-        )
-        _check_name(activation, "activation")
         sizes = [in_features] + [width] * depth
         self.hidden = nn.ModuleList(
             nn.Linear(a, b) for a, b in pairwise(sizes)
@@ -146,6 +157,19 @@ class DeepMLP(nn.Module):
 INIT_SCHEMES = ("pytorch", "xavier", "he")
 
 
+def _check_init_weights(model, scheme, *, generator, gain, bias_std):
+    check_instance("model", model, DeepMLP)
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(
+            f"scheme（初始化方案）只能是 {'、'.join(INIT_SCHEMES)}，"
+            f"收到 {scheme!r}"
+        )
+    check_generator("generator", generator)
+    check_positive_float("gain", gain)
+    check_float("bias_std", bias_std, low=0.0)
+
+
+@validated_by(_check_init_weights)
 def init_weights(
     model: DeepMLP,
     scheme: str,
@@ -165,15 +189,6 @@ def init_weights(
     （默认 0，即全为 0）。``gain`` 把权重的标准差（或区间）再乘一个倍数，
     用来制造不稳定的初始化。
     """
-    check_instance("model", model, DeepMLP)
-    if scheme not in INIT_SCHEMES:
-        raise ValueError(
-            f"scheme（初始化方案）只能是 {'、'.join(INIT_SCHEMES)}，"
-            f"收到 {scheme!r}"
-        )
-    check_generator("generator", generator)
-    check_positive_float("gain", gain)
-    check_float("bias_std", bias_std, low=0.0)
     for layer in [*model.hidden, model.output]:
         fan_out, fan_in = layer.weight.shape
         if scheme == "pytorch":
@@ -198,10 +213,7 @@ def init_weights(
     return model
 
 
-def layer_grad_norms(
-    model: DeepMLP, X: torch.Tensor, y: torch.Tensor
-) -> list[float]:
-    """一次前向与反向传播后，每个隐藏层权重梯度的范数（第 1 个最靠近输入）。"""
+def _check_layer_grad_norms(model, X, y):
     check_instance("model", model, DeepMLP)
     check_tensor("X", X, ndim=2, floating=True)
     if X.shape[1] != model.hidden[0].in_features:
@@ -210,11 +222,27 @@ def layer_grad_norms(
             f"收到形状 {tuple(X.shape)}"
         )
     check_labels("y", y, n=X.shape[0], num_classes=model.output.out_features)
+
+
+@validated_by(_check_layer_grad_norms)
+def layer_grad_norms(
+    model: DeepMLP, X: torch.Tensor, y: torch.Tensor
+) -> list[float]:
+    """一次前向与反向传播后，每个隐藏层权重梯度的范数（第 1 个最靠近输入）。"""
     model.zero_grad()
     F.cross_entropy(model(X), y).backward()
     return [layer.weight.grad.norm().item() for layer in model.hidden]
 
 
+def _check_matrix_product_norms(num_matrices, size, std, *, generator):
+    check_positive_int("num_matrices", num_matrices)
+    size = check_positive_int("size", size)
+    check_positive_float("std", std)
+    check_generator("generator", generator)
+    check_memory("size²", size * size * 8, bytes_per_element=3)
+
+
+@validated_by(_check_matrix_product_norms)
 def matrix_product_norms(
     num_matrices: int,
     size: int = 4,
@@ -229,11 +257,6 @@ def matrix_product_norms(
     用 float64 计算：在 float32 里，矩阵元素还没溢出，
     求范数时的平方和就先溢出成 inf 了。
     """
-    num_matrices = check_positive_int("num_matrices", num_matrices)
-    size = check_positive_int("size", size)
-    check_positive_float("std", std)
-    check_generator("generator", generator)
-    check_memory("size²", size * size * 8, bytes_per_element=3)
 
     def draw():
         return torch.normal(
@@ -272,6 +295,11 @@ GRADIENT_SETTINGS: dict[str, tuple[str, str, bool]] = {
 }
 
 
+def _check_gradient_norms_by_setting(cfg):
+    check_instance("cfg", cfg, GradientConfig)
+
+
+@validated_by(_check_gradient_norms_by_setting)
 def gradient_norms_by_setting(
     cfg: GradientConfig = GradientConfig(),
 ) -> dict[str, torch.Tensor]:
@@ -280,7 +308,6 @@ def gradient_norms_by_setting(
     对螺旋数据做一次前向与反向传播。返回 ``{标签: 张量}``，张量形状
     (种子数, depth)，第 0 列是最靠近输入的层。
     """
-    check_instance("cfg", cfg, GradientConfig)
     X, y = _gradient_data(cfg)
     return {
         label: _norms_over_seeds(cfg, X, y, act, scheme, residual=residual)
@@ -363,6 +390,14 @@ def geometric_mean(values: torch.Tensor) -> float:
     return values.log().mean().exp().item()
 
 
+def _check_preactivation_rms(
+    activation, scheme, *, depth, width, n_samples, generator
+):
+    check_generator("generator", generator)
+    check_positive_int("n_samples", n_samples)
+
+
+@validated_by(_check_preactivation_rms)
 def preactivation_rms(
     activation: str,
     scheme: str,
@@ -378,8 +413,6 @@ def preactivation_rms(
     初始化；输入 x ~ N(0, I)，所以输入的均方根是 1。均方根逐层不变，
     说明这一层的初始化“保持了尺度”。
     """
-    check_generator("generator", generator)
-    n_samples = check_positive_int("n_samples", n_samples)
     model = DeepMLP(
         depth, width, activation=activation, in_features=width, out_features=1
     )

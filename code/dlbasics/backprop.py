@@ -19,7 +19,12 @@ import torch
 from matplotlib.axes import Axes
 
 from dlbasics.plotting import new_axes
-from dlbasics.validation import check_float, check_instance, check_tensor
+from dlbasics.validation import (
+    check_float,
+    check_instance,
+    check_tensor,
+    validated_by,
+)
 
 # 参数的名字与形状：W1 (3, 2)，b1 (3,)，w2 (3,)，b2 标量
 PARAM_SHAPES = {"W1": (3, 2), "b1": (3,), "w2": (3,), "b2": ()}
@@ -44,7 +49,8 @@ def example() -> tuple[dict[str, torch.Tensor], torch.Tensor, float]:
 
 def _check_inputs(
     params: Mapping[str, torch.Tensor], x: torch.Tensor, t: float
-) -> float:
+) -> None:
+    """forward、backward 与 autograd_gradients 共用的参数检查。"""
     check_instance("params", params, Mapping)
     for name, shape in PARAM_SHAPES.items():
         if name not in params:
@@ -57,14 +63,14 @@ def _check_inputs(
     x = check_tensor("x", x, ndim=1, floating=True)
     if x.shape != (2,):
         raise ValueError(f"x 应是长度为 2 的向量，收到形状 {tuple(x.shape)}")
-    return check_float("t", t)
+    check_float("t", t)
 
 
+@validated_by(_check_inputs)
 def forward(
     params: Mapping[str, torch.Tensor], x: torch.Tensor, t: float
 ) -> dict[str, torch.Tensor]:
     """前向传播，按计算顺序返回每个中间量：z、h、o、L。"""
-    t = _check_inputs(params, x, t)
     z = params["W1"] @ x + params["b1"]
     h = torch.relu(z)
     o = params["w2"] @ h + params["b2"]
@@ -72,6 +78,7 @@ def forward(
     return {"z": z, "h": h, "o": o, "L": loss}
 
 
+@validated_by(_check_inputs)
 def backward(
     params: Mapping[str, torch.Tensor], x: torch.Tensor, t: float
 ) -> dict[str, torch.Tensor]:
@@ -91,11 +98,11 @@ def backward(
     return g
 
 
+@validated_by(_check_inputs)
 def autograd_gradients(
     params: Mapping[str, torch.Tensor], x: torch.Tensor, t: float
 ) -> dict[str, torch.Tensor]:
     """用 PyTorch 的自动求导求 ∂L/∂参数，用来核对 ``backward``。"""
-    _check_inputs(params, x, t)
     leaves = {
         k: v.detach().clone().requires_grad_(True) for k, v in params.items()
     }
@@ -144,17 +151,21 @@ def max_abs_difference(
     return max((a[k] - b[k]).abs().max().item() for k in a)
 
 
+def _check_graph_functions(tensor):
+    check_tensor("tensor", tensor)
+    if tensor.grad_fn is None:
+        raise ValueError(
+            "tensor 没有 grad_fn：它不是由 requires_grad=True 的张量算出来的"
+        )
+
+
+@validated_by(_check_graph_functions)
 def graph_functions(tensor: torch.Tensor) -> list[str]:
     """从 ``tensor.grad_fn`` 出发，按广度优先列出 autograd 记录的运算名。
 
     这就是 ``backward()`` 要沿着走的那张计算图（叶子上是
     ``AccumulateGrad``：把梯度累加进参数的 ``.grad``）。
     """
-    check_tensor("tensor", tensor)
-    if tensor.grad_fn is None:
-        raise ValueError(
-            "tensor 没有 grad_fn：它不是由 requires_grad=True 的张量算出来的"
-        )
     names, queue, seen = [], [tensor.grad_fn], set()
     while queue:
         fn = queue.pop(0)
@@ -169,14 +180,14 @@ def graph_functions(tensor: torch.Tensor) -> list[str]:
 # 计算图的布局：(名字, 横坐标, 纵坐标, 是否参数)
 _NODES = [
     ("x", 0.0, 1.0, False),
-    ("W1", 0.4, 2.3, True),
-    ("b1", 0.4, -0.2, True),
-    ("z", 2.0, 1.0, False),
-    ("h", 4.0, 1.0, False),
-    ("w2", 4.6, 2.3, True),
-    ("b2", 4.6, -0.2, True),
-    ("o", 6.0, 1.0, False),
-    ("L", 7.6, 1.0, False),
+    ("W1", 0.5, 2.55, True),
+    ("b1", 0.5, -0.45, True),
+    ("z", 2.4, 1.0, False),
+    ("h", 4.8, 1.0, False),
+    ("w2", 5.3, 2.45, True),
+    ("b2", 5.3, -0.45, True),
+    ("o", 7.0, 1.0, False),
+    ("L", 8.8, 1.0, False),
 ]
 _EDGES = [
     ("x", "z"),
@@ -200,9 +211,9 @@ _FORMULAS = {
 def _fmt(value: torch.Tensor) -> str:
     value = value.detach() + 0.0  # 把 -0.0 显示成 0.00
     flat = value.reshape(-1).tolist()
-    if value.ndim == 2:
+    if value.ndim == 2:  # 矩阵：另起一行，每行一个方括号
         rows = [", ".join(f"{v:.2f}" for v in row) for row in value.tolist()]
-        return "\n".join(f"[{r}]" for r in rows)
+        return "\n" + "\n".join(f"[{r}]" for r in rows)
     if len(flat) == 1 and value.ndim == 0:
         return f"{flat[0]:.3f}"
     return "[" + ", ".join(f"{v:.2f}" for v in flat) + "]"
@@ -226,35 +237,44 @@ def plot_graph(
     check_instance("grads", grads, Mapping)
     ax = new_axes(ax)
     pos = {name: (x, y) for name, x, y, _ in _NODES}
-    for src, dst in _EDGES:
-        ax.annotate(
-            "",
-            xy=pos[dst],
-            xytext=pos[src],
-            arrowprops={
-                "arrowstyle": "-|>",
-                "color": "0.55",
-                "shrinkA": 32,
-                "shrinkB": 32,
-            },
-        )
+    boxes = {}
     for name, x, y, is_param in _NODES:
         text = f"{name} = {_fmt(values[name])}"
         if name in _FORMULAS:
             text = f"{_FORMULAS[name]}\n= {_fmt(values[name])}"
         if name in grads:
             text += f"\n∂L/∂{name} = {_fmt(grads[name])}"
-        ax.text(
+        boxes[name] = ax.text(
             x,
             y,
             text,
             ha="center",
             va="center",
             fontsize=8,
+            linespacing=1.35,
             bbox={
-                "boxstyle": "round,pad=0.35",
+                "boxstyle": "round,pad=0.5",
                 "facecolor": "#fdf1e6" if is_param else "#e8f0fa",
                 "edgecolor": "0.5",
+            },
+        )
+    for src, dst in _EDGES:
+        # 箭头从方框的边出发、停在方框的边上（patchA、patchB），箭头尖看得见；
+        # zorder 比方框高：画箭头时方框的大小已经算好
+        ax.annotate(
+            "",
+            xy=pos[dst],
+            xytext=pos[src],
+            zorder=4,
+            arrowprops={
+                "arrowstyle": "-|>",
+                "color": "0.4",
+                "lw": 1.2,
+                "mutation_scale": 14,
+                "patchA": boxes[src].get_bbox_patch(),
+                "patchB": boxes[dst].get_bbox_patch(),
+                "shrinkA": 2,
+                "shrinkB": 2,
             },
         )
     ax.legend(
@@ -267,7 +287,7 @@ def plot_graph(
         loc="lower right",
         fontsize=8,
     )
-    ax.set_xlim(-0.7, 8.2)
-    ax.set_ylim(-0.8, 3.0)
+    ax.set_xlim(-0.7, 9.5)
+    ax.set_ylim(-0.95, 3.45)
     ax.axis("off")
     return ax

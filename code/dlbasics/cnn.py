@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from dlbasics.validation import (
     check_positive_float,
     check_positive_int,
     check_tensor,
+    validated_by,
 )
 
 
@@ -43,6 +45,15 @@ def lenet() -> nn.Sequential:
     )  # fmt: skip
 
 
+def _check_alexnet(in_channels, num_classes, *, groups, conv1_padding, device):
+    check_positive_int("in_channels", in_channels)
+    check_positive_int("num_classes", num_classes)
+    if groups not in (1, 2):
+        raise ValueError(f"groups 只能是 1 或 2，收到 {groups!r}")
+    check_int("conv1_padding", conv1_padding, minimum=0)
+
+
+@validated_by(_check_alexnet)
 def alexnet(
     in_channels: int = 3,
     num_classes: int = 1000,
@@ -61,11 +72,6 @@ def alexnet(
     ``device="meta"`` 时只记录形状、不分配内存也不初始化，用来数参数和
     推算各层形状（六千多万个参数的初始化要花零点几秒）。
     """
-    in_channels = check_positive_int("in_channels", in_channels)
-    num_classes = check_positive_int("num_classes", num_classes)
-    if groups not in (1, 2):
-        raise ValueError(f"groups 只能是 1 或 2，收到 {groups!r}")
-    conv1_padding = check_int("conv1_padding", conv1_padding, minimum=0)
     side = (224 + 2 * conv1_padding - 11) // 4 + 1  # 第一个卷积层的输出边长
     for _ in range(3):  # 三次 3×3、步幅 2 的池化
         side = (side - 3) // 2 + 1
@@ -97,13 +103,7 @@ class LayerInfo:
     num_params: int
 
 
-def layer_table(
-    model: nn.Sequential, input_shape: tuple[int, ...]
-) -> list[LayerInfo]:
-    """逐层送入形状为 (1, *input_shape) 的全零输入，记录输出形状与参数量。
-
-    输入放在模型所在的设备上，所以 ``device="meta"`` 的模型也可以用。
-    """
+def _check_layer_table(model, input_shape):
     check_instance("model", model, nn.Sequential)
     if not isinstance(input_shape, tuple | list) or not input_shape:
         raise TypeError(
@@ -113,9 +113,19 @@ def layer_table(
         check_positive_int("input_shape 中的长度", n) for n in input_shape
     ]
     check_memory("input_shape", math.prod(sizes) * 16)
+
+
+@validated_by(_check_layer_table)
+def layer_table(
+    model: nn.Sequential, input_shape: tuple[int, ...]
+) -> list[LayerInfo]:
+    """逐层送入形状为 (1, *input_shape) 的全零输入，记录输出形状与参数量。
+
+    输入放在模型所在的设备上，所以 ``device="meta"`` 的模型也可以用。
+    """
     first = next(model.parameters(), None)
     device = first.device if first is not None else None
-    x = torch.zeros(1, *sizes, device=device)
+    x = torch.zeros(1, *input_shape, device=device)
     rows = []
     with torch.no_grad():
         for layer in model:
@@ -140,6 +150,7 @@ class DigitsConfig:
     seeds: tuple[int, ...] = (0, 1, 2)  # 每个实验重复的随机种子
     batch_size: int = 100
     lenet_epochs: int = 60  # 实验一：LeNet 式网络，ReLU 对 sigmoid
+    long_epochs: int = 100  # 实验一：sigmoid 网络延长到的第二个预算
     lenet_lr_grid: tuple[float, ...] = (3e-3, 1e-2, 3e-2)
     alex_epochs: int = 25  # 实验二：AlexNet 式网络
     alex_lr_grid: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
@@ -222,6 +233,11 @@ def _check_dropout(p: float) -> None:
     check_float("dropout", p, low=0.0, high=1.0, high_open=True)
 
 
+def _check_alexnet_small(activation, dropout):
+    _check_dropout(dropout)
+
+
+@validated_by(_check_alexnet_small)
 def alexnet_small(
     activation: str = "relu", dropout: float = 0.5
 ) -> nn.Sequential:
@@ -229,7 +245,6 @@ def alexnet_small(
 
     五个 3×3 卷积层（ReLU）、两次最大池化、两个带 dropout 的全连接隐藏层。
     """
-    _check_dropout(dropout)
     return nn.Sequential(
         nn.Conv2d(1, 16, 3, padding=1), _act(activation),
         nn.Conv2d(16, 32, 3, padding=1), _act(activation),
@@ -260,12 +275,12 @@ def random_shift(
     n, _, h, w = x.shape
     padded = F.pad(x, (max_shift,) * 4)
     offsets = torch.randint(0, 2 * max_shift + 1, (n, 2), generator=generator)
-    return torch.stack(
-        [
-            padded[i, :, dy : dy + h, dx : dx + w]
-            for i, (dy, dx) in enumerate(offsets.tolist())
-        ]
-    )
+    # 第 i 张图取 padded[i, :, dy:dy+h, dx:dx+w]，一次索引取出全部
+    rows = (offsets[:, 0, None] + torch.arange(h))[:, :, None]  # (N, H, 1)
+    cols = (offsets[:, 1, None] + torch.arange(w))[:, None, :]  # (N, 1, W)
+    picked = padded[torch.arange(n)[:, None, None], :, rows, cols]
+    # 取出的形状是 (N, H, W, C)，换回 (N, C, H, W)
+    return picked.permute(0, 3, 1, 2).contiguous()
 
 
 def random_rotate(
@@ -294,6 +309,13 @@ def random_rotate(
     return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
 
 
+def _check_make_augment(*, max_shift, max_degrees, generator):
+    check_positive_int("max_shift", max_shift)
+    check_float("max_degrees", max_degrees, low=0.0, high=180.0)
+    check_generator("generator", generator)
+
+
+@validated_by(_check_make_augment)
 def make_augment(
     *,
     max_shift: int = 1,
@@ -304,9 +326,6 @@ def make_augment(
 
     不做水平翻转：翻转后的“2”“3”“7”不再是同一个数字（实验三会检验）。
     """
-    check_positive_int("max_shift", max_shift)
-    check_float("max_degrees", max_degrees, low=0.0, high=180.0)
-    check_generator("generator", generator)
 
     def augment(x: torch.Tensor) -> torch.Tensor:
         rotated = random_rotate(x, max_degrees, generator=generator)
@@ -347,6 +366,15 @@ ALEXNET_PAPER = {
     "lrn_top5_gain": 1.2,
     "overlap_top1_gain": 0.4,  # 重叠池化带来的下降
     "overlap_top5_gain": 0.3,
+}
+
+
+# LeNet-5 原文（LeCun、Bottou、Bengio 与 Haffner，1998）中与 d2l 版本不同的地方
+LENET_PAPER = {
+    "input_side": 32,  # 输入 32×32（数字在中间约 20×20 的区域里）
+    "tanh_amplitude": 1.7159,  # 激活函数 f(a) = A tanh(S a) 的 A
+    "tanh_slope": "2/3",  # 同上的 S
+    "num_rbf": 10,  # 输出层：10 个欧氏径向基函数（RBF）单元，每类一个
 }
 
 
@@ -404,6 +432,34 @@ def describe_blocks(model: nn.Sequential) -> list[tuple[str, str]]:
 AUGMENTATIONS = ("shift_rotate", "flip")
 
 
+def _check_train_digits(
+    make_model,
+    data,
+    *,
+    lr,
+    num_epochs,
+    batch_size,
+    seed,
+    augment,
+    max_shift,
+    max_degrees,
+    val_every,
+    callback,
+):
+    if augment is not None and augment not in AUGMENTATIONS:
+        raise ValueError(
+            f"augment 只能是 None、{'、'.join(AUGMENTATIONS)}，"
+            f"收到 {augment!r}"
+        )
+    if not callable(make_model):
+        raise TypeError("make_model 应是“不带参数、返回新模型”的函数")
+    if not isinstance(data, tuple | list) or len(data) != 4:
+        raise TypeError("data 应是 (X_train, y_train, X_val, y_val)")
+    check_positive_float("lr", lr)
+    check_int("seed", seed, minimum=0)
+
+
+@validated_by(_check_train_digits)
 def train_digits(
     make_model,
     data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
@@ -429,17 +485,6 @@ def train_digits(
     """
     from dlbasics.training import train_minibatch
 
-    if augment is not None and augment not in AUGMENTATIONS:
-        raise ValueError(
-            f"augment 只能是 None、{'、'.join(AUGMENTATIONS)}，"
-            f"收到 {augment!r}"
-        )
-    if not callable(make_model):
-        raise TypeError("make_model 应是“不带参数、返回新模型”的函数")
-    if not isinstance(data, tuple | list) or len(data) != 4:
-        raise TypeError("data 应是 (X_train, y_train, X_val, y_val)")
-    check_positive_float("lr", lr)
-    check_int("seed", seed, minimum=0)
     X, y, X_val, y_val = data
     generator = torch.Generator().manual_seed(seed)
     transform = None
@@ -511,60 +556,113 @@ class PlateauProbe:
 
 @dataclass
 class Selection:
-    """在验证集上选学习率、再用其余种子重复的结果。"""
+    """在验证集上选学习率、再用其余种子重复的结果（一个训练预算）。"""
 
     lr: float  # 选出的学习率
-    val_by_lr: dict[
-        float, float
-    ]  # 第一个种子在各候选学习率下最后一轮的验证准确率
+    # 第一个种子在各候选学习率下，预算最后一轮的验证准确率
+    val_by_lr: dict[float, float]
     models: list[nn.Module]  # 选出的学习率下每个种子训练好的模型
     histories: list  # 对应的训练记录（EpochHistory）
-    probes: list[
-        PlateauProbe | None
-    ]  # 对应的 PlateauProbe（没有要求时为 None）
+    probes: list[PlateauProbe | None]  # 对应的 PlateauProbe（不要求时为 None）
 
 
+@dataclass
+class _Run:
+    """一次训练：各个预算那一轮结束时的模型、训练记录与探针。"""
+
+    snapshots: dict[int, nn.Module]
+    history: object  # EpochHistory
+    probe: PlateauProbe | None
+
+    def first_epochs(self, n: int):
+        """只看前 n 轮：(模型, 记录, 探针)，与只训练 n 轮的结果相同。"""
+        from dlbasics.training import EpochHistory
+
+        h = self.history
+        history = EpochHistory(
+            h.train_losses[:n], h.train_accuracies[:n], h.val_accuracies[:n]
+        )
+        probe = self.probe
+        if probe is not None:
+            probe = copy.copy(probe)
+            probe.movement = probe.movement[: n + 1]
+            probe.logit_spread = probe.logit_spread[: n + 1]
+        return self.snapshots[n], history, probe
+
+
+def _check_select_and_train(
+    make_model, data, *, lr_grid, budgets, cfg, probe_inputs
+):
+    if not lr_grid:
+        raise ValueError("lr_grid 是空的，至少要有一个候选学习率")
+    for lr in lr_grid:
+        check_positive_float("lr_grid 中的学习率", lr)
+    if not isinstance(budgets, tuple | list) or not budgets:
+        raise TypeError("budgets 应是训练轮数的元组，如 (60,) 或 (60, 100)")
+    for budget in budgets:
+        check_positive_int("budgets 中的轮数", budget)
+
+
+@validated_by(_check_select_and_train)
 def select_and_train(
     make_model,
     data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
     *,
     lr_grid: tuple[float, ...],
-    num_epochs: int,
+    budgets: tuple[int, ...],
     cfg: DigitsConfig,
     probe_inputs: torch.Tensor | None = None,
-) -> Selection:
-    """先用第一个种子试遍 ``lr_grid``，按最后一轮的验证准确率选学习率；
-    再用其余种子在选出的学习率下各训练一次（第一个种子的那次直接沿用）。
+) -> dict[int, Selection]:
+    """每个训练预算（轮数）各选一次学习率，返回 ``{预算: Selection}``。
 
+    先用第一个种子把 ``lr_grid`` 的每个候选值都训练到最大的预算，在每个
+    预算的最后一轮按验证准确率选学习率；再用其余种子在选出的学习率下
+    训练。较短的预算直接读训练中途那一轮的模型与记录（与只训练那么多轮
+    完全相同），所以同一个学习率、同一个种子只训练一次。
     只用一个种子挑学习率是为了省时间，正文会说明这一点。
     """
 
-    def run(lr: float, seed: int):
+    def run(lr: float, seed: int, num_epochs: int) -> _Run:
         probe = None if probe_inputs is None else PlateauProbe(probe_inputs)
-        model, history = train_digits(
-            make_model, data, lr=lr, num_epochs=num_epochs,
-            batch_size=cfg.batch_size, seed=seed, callback=probe,
-        )  # fmt: skip
-        return model, history, probe
+        snapshots = {}
 
-    if not lr_grid:
-        raise ValueError("lr_grid 是空的，至少要有一个候选学习率")
-    for lr in lr_grid:
-        check_positive_float("lr_grid 中的学习率", lr)
+        def callback(epoch: int, model: nn.Module) -> None:
+            if probe is not None:
+                probe(epoch, model)
+            if epoch in budgets:  # 记下这个预算结束时的模型
+                snapshots[epoch] = copy.deepcopy(model).eval()
+
+        _, history = train_digits(
+            make_model, data, lr=lr, num_epochs=num_epochs,
+            batch_size=cfg.batch_size, seed=seed, callback=callback,
+        )  # fmt: skip
+        return _Run(snapshots, history, probe)
+
     first, *others = cfg.seeds
-    trials = {lr: run(lr, first) for lr in lr_grid}
+    trials = {lr: run(lr, first, max(budgets)) for lr in lr_grid}
     val_by_lr = {
-        lr: trial[1].val_accuracies[-1] for lr, trial in trials.items()
+        b: {lr: t.history.val_accuracies[b - 1] for lr, t in trials.items()}
+        for b in budgets
     }
-    best = max(lr_grid, key=val_by_lr.get)
-    runs = [trials[best]] + [run(best, seed) for seed in others]
-    return Selection(
-        lr=best,
-        val_by_lr=val_by_lr,
-        models=[r[0] for r in runs],
-        histories=[r[1] for r in runs],
-        probes=[r[2] for r in runs],
-    )
+    best = {b: max(lr_grid, key=val_by_lr[b].get) for b in budgets}
+    longest = {}  # 学习率 -> 其余种子要训练到的轮数
+    for b, lr in best.items():
+        longest[lr] = max(longest.get(lr, 0), b)
+    reruns = {
+        (lr, seed): run(lr, seed, n)
+        for lr, n in longest.items()
+        for seed in others
+    }
+    selections = {}
+    for b, lr in best.items():
+        runs = [trials[lr]] + [reruns[lr, seed] for seed in others]
+        models, histories, probes = zip(
+            *(r.first_epochs(b) for r in runs), strict=True
+        )
+        selections[b] = Selection(
+            lr, val_by_lr[b], list(models), list(histories), list(probes)
+        )
+    return selections
 
 
 def digits_data(
@@ -586,15 +684,23 @@ def digits_data(
 
 def activation_experiment(
     cfg: DigitsConfig, splits: dict[str, tuple[torch.Tensor, torch.Tensor]]
-) -> dict[str, Selection]:
-    """实验一：同一个 LeNet 式网络，分别用 sigmoid 与 ReLU，各自挑学习率。"""
+) -> dict[str, dict[int, Selection]]:
+    """实验一：同一个 LeNet 式网络，分别用 sigmoid 与 ReLU，各自挑学习率。
+
+    两者都在 ``lenet_epochs`` 轮的预算下挑学习率、比较；sigmoid 网络再加一个
+    ``long_epochs`` 轮的预算。返回 ``{激活函数: {预算: Selection}}``。
+    """
     data = digits_data(splits)
+    budgets = {
+        "sigmoid": (cfg.lenet_epochs, cfg.long_epochs),
+        "relu": (cfg.lenet_epochs,),
+    }
     return {
         act: select_and_train(
             lambda act=act: lenet_small(act),
             data,
             lr_grid=cfg.lenet_lr_grid,
-            num_epochs=cfg.lenet_epochs,
+            budgets=budgets[act],
             cfg=cfg,
             probe_inputs=splits["train"][0][: cfg.n_val],
         )
@@ -607,9 +713,9 @@ def capacity_experiment(
 ) -> Selection:
     """实验二：更深更宽的 AlexNet 式网络，在验证集上挑学习率。"""
     return select_and_train(
-        alexnet_small, digits_data(splits),
-        lr_grid=cfg.alex_lr_grid, num_epochs=cfg.alex_epochs, cfg=cfg,
-    )  # fmt: skip
+        alexnet_small, digits_data(splits), lr_grid=cfg.alex_lr_grid,
+        budgets=(cfg.alex_epochs,), cfg=cfg,
+    )[cfg.alex_epochs]  # fmt: skip
 
 
 def plateau_end(train_acc: list[float], threshold: float) -> int:

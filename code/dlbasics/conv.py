@@ -19,15 +19,11 @@ from dlbasics.validation import (
     check_positive_float,
     check_positive_int,
     check_tensor,
+    validated_by,
 )
 
 
-def corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """二维互相关：Y[i, j] = Σ_a Σ_b X[i+a, j+b] · K[a, b]。
-
-    X 形状 (H, W)，K 形状 (kh, kw)，输出 (H - kh + 1, W - kw + 1)。
-    这就是深度学习里所说的“卷积”（不翻转卷积核）。
-    """
+def _check_corr2d(X, K):
     X = check_tensor("X", X, ndim=2, floating=True)
     K = check_tensor("K", K, ndim=2, floating=True)
     kh, kw = K.shape
@@ -36,6 +32,16 @@ def corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
             f"卷积核 {tuple(K.shape)} 比输入 {tuple(X.shape)} 还大；"
             "先填充输入，或换小一点的核"
         )
+
+
+@validated_by(_check_corr2d)
+def corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """二维互相关：Y[i, j] = Σ_a Σ_b X[i+a, j+b] · K[a, b]。
+
+    X 形状 (H, W)，K 形状 (kh, kw)，输出 (H - kh + 1, W - kw + 1)。
+    这就是深度学习里所说的“卷积”（不翻转卷积核）。
+    """
+    kh, kw = K.shape
     Y = torch.zeros(X.shape[0] - kh + 1, X.shape[1] - kw + 1, dtype=X.dtype)
     for i in range(Y.shape[0]):
         for j in range(Y.shape[1]):
@@ -43,46 +49,67 @@ def corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     return Y
 
 
-def conv_output_size(n: int, k: int, padding: int = 0, stride: int = 1) -> int:
-    """一个方向上的输出长度：⌊(n + 2p - k) / s⌋ + 1。
-
-    n 是输入长度，k 是核长度，p 是每一侧填充的行（列）数，s 是步幅。
-    """
+def _check_conv_output_size(n, k, padding, stride):
     n = check_positive_int("n", n)
     k = check_positive_int("k", k)
     padding = check_int("padding", padding, minimum=0)
-    stride = check_positive_int("stride", stride)
+    check_positive_int("stride", stride)
     if n + 2 * padding < k:
         raise ValueError(
             f"填充后的输入长度 n + 2p = {n + 2 * padding} 小于核长度 k = {k}，"
             "没有一个完整的窗口；增大 padding 或减小 k"
         )
+
+
+@validated_by(_check_conv_output_size)
+def conv_output_size(n: int, k: int, padding: int = 0, stride: int = 1) -> int:
+    """一个方向上的输出长度：⌊(n + 2p - k) / s⌋ + 1。
+
+    n 是输入长度，k 是核长度，p 是每一侧填充的行（列）数，s 是步幅。
+    """
     return (n + 2 * padding - k) // stride + 1
 
 
-def corr2d_multi_in(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """多输入通道：每个通道各做一次互相关，再把结果相加。
-
-    X 形状 (C, H, W)，K 形状 (C, kh, kw)，输出 (H - kh + 1, W - kw + 1)。
-    """
+def _check_corr2d_multi_in(X, K):
     X = check_tensor("X", X, ndim=3, floating=True)
     K = check_tensor("K", K, ndim=3, floating=True)
     if X.shape[0] != K.shape[0]:
         raise ValueError(
             f"X 有 {X.shape[0]} 个通道，K 有 {K.shape[0]} 个；两者应相同"
         )
+
+
+@validated_by(_check_corr2d_multi_in)
+def corr2d_multi_in(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """多输入通道：每个通道各做一次互相关，再把结果相加。
+
+    X 形状 (C, H, W)，K 形状 (C, kh, kw)，输出 (H - kh + 1, W - kw + 1)。
+    """
     return sum(corr2d(x, k) for x, k in zip(X, K, strict=True))
 
 
+def _check_corr2d_multi_in_out(X, K):
+    check_tensor("K", K, ndim=4, floating=True)
+
+
+@validated_by(_check_corr2d_multi_in_out)
 def corr2d_multi_in_out(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     """多输出通道：每个输出通道有自己的一组 (C, kh, kw) 卷积核。
 
     X 形状 (C, H, W)，K 形状 (C_out, C, kh, kw)，输出 (C_out, H', W')。
     """
-    K = check_tensor("K", K, ndim=4, floating=True)
     return torch.stack([corr2d_multi_in(X, k) for k in K])
 
 
+def _check_pool2d(X, size, stride, mode):
+    check_tensor("X", X, ndim=2, floating=True)
+    size = check_positive_int("size", size)
+    stride = size if stride is None else check_positive_int("stride", stride)
+    if mode not in ("max", "avg"):
+        raise ValueError(f'mode 应是 "max" 或 "avg"，收到 {mode!r}')
+
+
+@validated_by(_check_pool2d)
 def pool2d(
     X: torch.Tensor, size: int, stride: int | None = None, mode: str = "max"
 ) -> torch.Tensor:
@@ -91,11 +118,7 @@ def pool2d(
     X 形状 (H, W)；步幅 stride 默认等于 size（窗口不重叠，
     与 ``nn.MaxPool2d`` 的默认相同）。
     """
-    X = check_tensor("X", X, ndim=2, floating=True)
-    size = check_positive_int("size", size)
-    stride = size if stride is None else check_positive_int("stride", stride)
-    if mode not in ("max", "avg"):
-        raise ValueError(f'mode 应是 "max" 或 "avg"，收到 {mode!r}')
+    stride = size if stride is None else stride
     out_h = conv_output_size(X.shape[0], size, 0, stride)
     out_w = conv_output_size(X.shape[1], size, 0, stride)
     Y = torch.zeros(out_h, out_w, dtype=X.dtype)
@@ -108,6 +131,17 @@ def pool2d(
     return Y
 
 
+def _check_conv_vs_dense_params(height, width, in_channels, out_channels, k):
+    check_positive_int("height", height)
+    check_positive_int("width", width)
+    check_positive_int("in_channels", in_channels)
+    check_positive_int("out_channels", out_channels)
+    k = check_positive_int("k", k)
+    if k % 2 == 0:
+        raise ValueError(f"k 应是奇数（输出才能与输入一样大），收到 {k}")
+
+
+@validated_by(_check_conv_vs_dense_params)
 def conv_vs_dense_params(
     height: int, width: int, in_channels: int, out_channels: int, k: int
 ) -> dict[str, int]:
@@ -116,13 +150,6 @@ def conv_vs_dense_params(
     卷积层用 k×k 的核、填充 (k-1)/2（k 为奇数，输出与输入同样大小）；
     全连接层把 C·H·W 个输入连到同样多的 C_out·H·W 个输出。
     """
-    height = check_positive_int("height", height)
-    width = check_positive_int("width", width)
-    in_channels = check_positive_int("in_channels", in_channels)
-    out_channels = check_positive_int("out_channels", out_channels)
-    k = check_positive_int("k", k)
-    if k % 2 == 0:
-        raise ValueError(f"k 应是奇数（输出才能与输入一样大），收到 {k}")
     n_in = in_channels * height * width
     n_out = out_channels * height * width
     return {
@@ -131,6 +158,24 @@ def conv_vs_dense_params(
     }
 
 
+def _check_learn_kernel(X, Y, kernel_shape, *, lr, num_steps, generator):
+    X = check_tensor("X", X, ndim=2, floating=True)
+    Y = check_tensor("Y", Y, ndim=2, floating=True)
+    kh, kw = (
+        check_positive_int("kernel_shape 的每一项", k)
+        for k in check_pair("kernel_shape", kernel_shape, "(1, 2)")
+    )
+    if Y.shape != (X.shape[0] - kh + 1, X.shape[1] - kw + 1):
+        raise ValueError(
+            f"Y 的形状 {tuple(Y.shape)} 与 X {tuple(X.shape)} 和 "
+            f"{kh}×{kw} 的核对不上"
+        )
+    check_positive_float("lr", lr)
+    check_positive_int("num_steps", num_steps)
+    check_generator("generator", generator)
+
+
+@validated_by(_check_learn_kernel)
 def learn_kernel(
     X: torch.Tensor,
     Y: torch.Tensor,
@@ -145,20 +190,7 @@ def learn_kernel(
     损失是 Σ (corr2d(X, K) - Y)²；用 ``nn.Conv2d``（无偏置）计算互相关，
     初始核从标准正态分布抽取。返回 ``(学到的核, 每步的损失)``。
     """
-    X = check_tensor("X", X, ndim=2, floating=True)
-    Y = check_tensor("Y", Y, ndim=2, floating=True)
-    kh, kw = (
-        check_positive_int("kernel_shape 的每一项", k)
-        for k in check_pair("kernel_shape", kernel_shape, "(1, 2)")
-    )
-    if Y.shape != (X.shape[0] - kh + 1, X.shape[1] - kw + 1):
-        raise ValueError(
-            f"Y 的形状 {tuple(Y.shape)} 与 X {tuple(X.shape)} 和 "
-            f"{kh}×{kw} 的核对不上"
-        )
-    lr = check_positive_float("lr", lr)
-    num_steps = check_positive_int("num_steps", num_steps)
-    check_generator("generator", generator)
+    kh, kw = kernel_shape
     conv = nn.Conv2d(1, 1, (kh, kw), bias=False, dtype=X.dtype)
     with torch.no_grad():
         conv.weight.copy_(
@@ -216,15 +248,22 @@ def plot_matrix(
     return ax
 
 
+def _check_receptive_field(kernel_sizes, strides):
+    if len(kernel_sizes) != len(strides):
+        raise ValueError("kernel_sizes 与 strides 的长度应相同")
+    for k, s in zip(kernel_sizes, strides, strict=True):
+        check_positive_int("k", k)
+        check_positive_int("s", s)
+
+
+@validated_by(_check_receptive_field)
 def receptive_field(kernel_sizes: list[int], strides: list[int]) -> int:
     """一串卷积（或池化）层之后，一个输出单元“看到”的输入边长。
 
     r ← r + (k - 1)·j，j ← j·s；r 从 1、j 从 1 开始，j 是累积步幅。
     """
-    if len(kernel_sizes) != len(strides):
-        raise ValueError("kernel_sizes 与 strides 的长度应相同")
     r, jump = 1, 1
     for k, s in zip(kernel_sizes, strides, strict=True):
-        r += (check_positive_int("k", k) - 1) * jump
-        jump *= check_positive_int("s", s)
+        r += (k - 1) * jump
+        jump *= s
     return r

@@ -20,6 +20,7 @@ from dlbasics.validation import (
     check_int,
     check_positive_int,
     check_tensor,
+    validated_by,
 )
 
 
@@ -103,6 +104,16 @@ def poly_features(x: torch.Tensor, degree: int) -> torch.Tensor:
     return torch.stack([x**k for k in range(degree + 1)], dim=1)
 
 
+def _check_fit_polynomial(x, y, degree, weight_decay):
+    y = check_tensor("y", y, ndim=1, floating=True)
+    x = check_tensor("x", x, ndim=1, floating=True)
+    check_int("degree", degree, minimum=0)
+    if len(y) != len(x):
+        raise ValueError(f"x 与 y 的长度应相同，收到 {len(x)} 与 {len(y)}")
+    check_float("weight_decay", weight_decay, low=0.0)
+
+
+@validated_by(_check_fit_polynomial)
 def fit_polynomial(
     x: torch.Tensor, y: torch.Tensor, degree: int, weight_decay: float = 0.0
 ) -> torch.Tensor:
@@ -112,11 +123,7 @@ def fit_polynomial(
     w = (ΦᵀΦ/n + λD)⁻¹ Φᵀy/n，D 是把第一个对角元换成 0 的单位矩阵。
     λ = 0 时用最小二乘（lstsq），次数高于样本数也能解出最小范数解。
     """
-    y = check_tensor("y", y, ndim=1, floating=True)
     Phi = poly_features(x, degree).double()
-    if len(y) != len(Phi):
-        raise ValueError(f"x 与 y 的长度应相同，收到 {len(Phi)} 与 {len(y)}")
-    weight_decay = check_float("weight_decay", weight_decay, low=0.0)
     y = y.double()
     if weight_decay == 0.0:
         return torch.linalg.lstsq(Phi, y[:, None], driver="gelsd").solution[
@@ -222,6 +229,13 @@ class Curve:
         return min(range(len(self.val_mse)), key=self.val_mse.__getitem__)
 
 
+def _check_train_mlp(data, cfg, *, weight_decay, dropout, input_jitter, seed):
+    check_float("weight_decay", weight_decay, low=0.0)
+    check_float("input_jitter", input_jitter, low=0.0)
+    check_int("seed", seed, minimum=0)
+
+
+@validated_by(_check_train_mlp)
 def train_mlp(
     data: dict[str, tuple[torch.Tensor, torch.Tensor]],
     cfg: GeneralizationConfig,
@@ -237,9 +251,6 @@ def train_mlp(
     ``input_jitter > 0`` 时，每步给训练输入加上 N(0, jitter²) 的噪声
     （一种数据增强）。``seed`` 决定初始化、暂退法与加噪声的随机性。
     """
-    weight_decay = check_float("weight_decay", weight_decay, low=0.0)
-    input_jitter = check_float("input_jitter", input_jitter, low=0.0)
-    seed = check_int("seed", seed, minimum=0)
     torch.manual_seed(seed)
     model = make_mlp(cfg.num_hiddens, dropout)
     opt = torch.optim.AdamW(
@@ -302,8 +313,10 @@ def plot_sweep(
     floor: float | None = None,
     categorical: bool = False,
 ) -> Axes:
-    """训练与验证误差随设置的变化：线是种子平均，色带是最小到最大值。
+    """训练与验证误差随设置的变化：线是各种子的几何平均，色带是最小到最大值。
 
+    纵轴是对数刻度，几何平均（对数的平均）正是这个刻度上的“中间”，
+    不会像算术平均那样被一套误差特别大的数据拉走。
     ``categorical=True`` 时各设置等距排开、刻度写设置的值（适合含 0 的 λ）。
     """
     ax = new_axes(ax)
@@ -315,7 +328,8 @@ def plot_sweep(
         ("训练误差", result.train_mse, CLASS_COLORS[0]),
         ("验证误差", result.val_mse, CLASS_COLORS[1]),
     ):
-        ax.plot(xs, errors.mean(dim=0).numpy(), "o-", color=color, label=name)
+        geometric_mean = errors.log().mean(dim=0).exp()
+        ax.plot(xs, geometric_mean.numpy(), "o-", color=color, label=name)
         ax.fill_between(
             xs,
             errors.min(dim=0).values.numpy(),

@@ -23,6 +23,7 @@ from dlbasics.validation import (
     check_positive_float,
     check_positive_int,
     check_tensor,
+    validated_by,
 )
 
 
@@ -59,15 +60,19 @@ def _check_xy(X: object, y: object, x: str = "X", t: str = "y") -> None:
         raise ValueError(f"{x} 有 {len(X)} 行而 {t} 有 {len(y)} 行，应相同")
 
 
+def _check_sgd(self, params, lr, momentum):
+    _check_lr(lr)
+    check_float("momentum", momentum, low=0.0, high=1.0, high_open=True)
+
+
 class SGD(torch.optim.Optimizer):
     """随机梯度下降，可带动量。
 
     无动量：θ ← θ - η g；有动量 μ：v ← μ v + g（第一步 v = g），θ ← θ - η v。
     """
 
+    @validated_by(_check_sgd)
     def __init__(self, params: Iterable, lr: float, momentum: float = 0.0):
-        _check_lr(lr)
-        check_float("momentum", momentum, low=0.0, high=1.0, high_open=True)
         super().__init__(params, {"lr": lr, "momentum": momentum})
 
     @torch.no_grad()
@@ -87,18 +92,22 @@ class SGD(torch.optim.Optimizer):
                 p.add_(g, alpha=-group["lr"])
 
 
+def _check_rms_prop(self, params, lr, alpha, eps):
+    _check_lr(lr)
+    check_float("alpha", alpha, low=0.0, high=1.0, high_open=True)
+    check_float("eps", eps, low=0.0)
+
+
 class RMSProp(torch.optim.Optimizer):
     """RMSProp：用梯度平方的指数加权平均给每个参数单独缩放步长。
 
     s ← α s + (1 - α) g²，θ ← θ - η g / (√s + ε)。
     """
 
+    @validated_by(_check_rms_prop)
     def __init__(
         self, params: Iterable, lr: float = 1e-2, alpha: float = 0.99, eps=1e-8
     ):
-        _check_lr(lr)
-        check_float("alpha", alpha, low=0.0, high=1.0, high_open=True)
-        check_float("eps", eps, low=0.0)
         super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps})
 
     @torch.no_grad()
@@ -119,6 +128,14 @@ class RMSProp(torch.optim.Optimizer):
                 )
 
 
+def _check_adam(self, params, lr, betas, eps):
+    _check_lr(lr)
+    check_pair("betas", betas, "(0.9, 0.999)")
+    for beta in betas:
+        check_float("betas", beta, low=0.0, high=1.0, high_open=True)
+    check_float("eps", eps, low=0.0)
+
+
 class Adam(torch.optim.Optimizer):
     """Adam（Kingma 与 Ba，2015）：动量加 RMSProp，再做偏差修正。
 
@@ -126,6 +143,7 @@ class Adam(torch.optim.Optimizer):
     m̂ = m / (1 - β₁ᵗ)，v̂ = v / (1 - β₂ᵗ)，θ ← θ - η m̂ / (√v̂ + ε)。
     """
 
+    @validated_by(_check_adam)
     def __init__(
         self,
         params: Iterable,
@@ -133,11 +151,6 @@ class Adam(torch.optim.Optimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
     ):
-        _check_lr(lr)
-        check_pair("betas", betas, "(0.9, 0.999)")
-        for beta in betas:
-            check_float("betas", beta, low=0.0, high=1.0, high_open=True)
-        check_float("eps", eps, low=0.0)
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
 
     @torch.no_grad()
@@ -573,18 +586,34 @@ def sensitivity_experiment(
     return results
 
 
+def _check_gd_lr_bound(X):
+    _check_column("X", X)
+
+
+@validated_by(_check_gd_lr_bound)
 def gd_lr_bound(X: torch.Tensor) -> float:
     """全批量梯度下降在均方误差上不发散的学习率上界 2/λ_max(H)。
 
     H = (2/n) Σ [x_i, 1]ᵀ[x_i, 1] 是损失对 (w, b) 的黑塞矩阵（与 y 无关）。
     """
-    _check_column("X", X)
     X = X.double()  # 与 least_squares 一样用 float64，结果不随 LAPACK 实现变化
     A = torch.cat([X, torch.ones_like(X)], dim=1)
     hessian = 2 * (A.T @ A) / len(X)
     return 2 / torch.linalg.eigvalsh(hessian).max().item()
 
 
+def _check_samples_to_reach(
+    method, lr, X, y, *, target, max_samples, generator
+):
+    check_instance("method", method, Method)
+    _check_lr(lr)
+    _check_xy(X, y)
+    check_float("target", target)
+    check_positive_int("max_samples", max_samples)
+    check_generator("generator", generator)
+
+
+@validated_by(_check_samples_to_reach)
 def samples_to_reach(
     method: Method,
     lr: float,
@@ -600,12 +629,6 @@ def samples_to_reach(
     全批量方法每步用 n 个样本，批量为 B 的方法每步用 B 个。
     超过 ``max_samples`` 仍未到达时返回 None。
     """
-    check_instance("method", method, Method)
-    _check_lr(lr)
-    _check_xy(X, y)
-    check_float("target", target)
-    max_samples = check_positive_int("max_samples", max_samples)
-    check_generator("generator", generator)
     n = len(X)
     batch = method.batch_size or n
     model = _line_model(0.0, 0.0)

@@ -22,6 +22,7 @@ from dlbasics.validation import (
     check_positive_float,
     check_positive_int,
     check_tensor,
+    validated_by,
 )
 
 
@@ -29,34 +30,39 @@ def _check_logits(logits: object, name: str = "logits") -> torch.Tensor:
     return check_tensor(name, logits, ndim=tuple(range(1, 9)), floating=True)
 
 
+def _check_softmax_input(logits):
+    """softmax_naive、softmax、logsumexp 与 log_softmax 共用的检查。"""
+    _check_logits(logits)
+
+
+@validated_by(_check_softmax_input)
 def softmax_naive(logits: torch.Tensor) -> torch.Tensor:
     """直接按定义计算 softmax(z)_k = exp(z_k) / Σ_j exp(z_j)。
 
     logits 较大时 exp 会上溢成 inf，结果变成 nan：这是反面教材。
     """
-    _check_logits(logits)
     e = torch.exp(logits)
     return e / e.sum(dim=-1, keepdim=True)
 
 
+@validated_by(_check_softmax_input)
 def softmax(logits: torch.Tensor) -> torch.Tensor:
     """数值稳定的 softmax：先减去每行的最大值 m，再按定义计算。
 
     softmax(z) = softmax(z - m)，而 z - m ≤ 0，exp 不会上溢。
     """
-    _check_logits(logits)
     shifted = logits - logits.max(dim=-1, keepdim=True).values
     e = torch.exp(shifted)
     return e / e.sum(dim=-1, keepdim=True)
 
 
+@validated_by(_check_softmax_input)
 def logsumexp(logits: torch.Tensor) -> torch.Tensor:
     """logsumexp(z) = m + log Σ_j exp(z_j - m)，m 为最大值；形状 (...,)。
 
     一行全是 -inf 时 m 也是 -inf，z - m 会变成 nan；这时改用 0 来平移，
     结果是 -inf（与 torch.logsumexp 相同）。
     """
-    _check_logits(logits)
     m = logits.max(dim=-1, keepdim=True).values
     m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
     return (m + torch.log(torch.exp(logits - m).sum(dim=-1, keepdim=True)))[
@@ -64,17 +70,23 @@ def logsumexp(logits: torch.Tensor) -> torch.Tensor:
     ]
 
 
+@validated_by(_check_softmax_input)
 def log_softmax(logits: torch.Tensor) -> torch.Tensor:
     """log softmax(z)_k = z_k - logsumexp(z)，不经过会下溢为 0 的概率。
 
     先算 s = z - m（m 为最大值）再减去 log Σ exp(s)：数值都在 0 附近，
     比先算出很大的 logsumexp 再相减更精确。
     """
-    _check_logits(logits)
     shifted = logits - logits.max(dim=-1, keepdim=True).values
     return shifted - torch.log(torch.exp(shifted).sum(dim=-1, keepdim=True))
 
 
+def _check_cross_entropy(logits, y):
+    check_tensor("logits", logits, ndim=2, floating=True)
+    check_labels("y", y, n=logits.shape[0], num_classes=logits.shape[1])
+
+
+@validated_by(_check_cross_entropy)
 def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """平均交叉熵 -1/N Σ_i log softmax(z_i)_{y_i}，同 ``F.cross_entropy``。
 
@@ -82,8 +94,6 @@ def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         logits: 形状 (N, C)，未经 softmax 的分数。
         y: 形状 (N,)，int64 类别编号，取值 0 到 C-1。
     """
-    check_tensor("logits", logits, ndim=2, floating=True)
-    check_labels("y", y, n=logits.shape[0], num_classes=logits.shape[1])
     picked = log_softmax(logits).gather(1, y[:, None])[:, 0]
     return -picked.mean()
 
@@ -130,18 +140,7 @@ def make_blobs(
     return torch.cat(xs), torch.cat(ys)
 
 
-def softmax_regression_step(
-    W: torch.Tensor,
-    b: torch.Tensor,
-    X: torch.Tensor,
-    y: torch.Tensor,
-    lr: float,
-) -> float:
-    """softmax 回归 o = X W^T + b 的一步梯度下降，原地更新 W、b，返回损失。
-
-    交叉熵对 logits 的梯度是 (softmax(o) - onehot(y)) / N，于是
-    ∂L/∂W = G^T X，∂L/∂b = G 按列求和，其中 G = (P - Y) / N。
-    """
+def _check_softmax_regression_step(W, b, X, y, lr):
     check_tensor("X", X, ndim=2, floating=True)
     check_tensor("W", W, ndim=2, floating=True)
     check_tensor("b", b, ndim=1, floating=True)
@@ -156,6 +155,21 @@ def softmax_regression_step(
         )
     check_labels("y", y, n=X.shape[0], num_classes=W.shape[0])
     check_positive_float("lr", lr)
+
+
+@validated_by(_check_softmax_regression_step)
+def softmax_regression_step(
+    W: torch.Tensor,
+    b: torch.Tensor,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    lr: float,
+) -> float:
+    """softmax 回归 o = X W^T + b 的一步梯度下降，原地更新 W、b，返回损失。
+
+    交叉熵对 logits 的梯度是 (softmax(o) - onehot(y)) / N，于是
+    ∂L/∂W = G^T X，∂L/∂b = G 按列求和，其中 G = (P - Y) / N。
+    """
     logits = X @ W.T + b
     loss = cross_entropy(logits, y).item()
     G = softmax(logits)
@@ -185,6 +199,17 @@ class LossTrace:
     train_accuracy: float = 0.0  # 训练结束时的训练准确率
 
 
+def _check_double_softmax_experiment(X, y, cfg):
+    check_tensor("X", X, ndim=2, floating=True, finite=True)
+    check_labels("y", y, n=X.shape[0])
+    check_instance("cfg", cfg, DoubleSoftmaxConfig)
+    check_positive_float("cfg.lr", cfg.lr)
+    check_positive_int("cfg.num_steps", cfg.num_steps)
+    if not cfg.init_seeds:
+        raise ValueError("cfg.init_seeds 至少要有一个种子")
+
+
+@validated_by(_check_double_softmax_experiment)
 def double_softmax_experiment(
     X: torch.Tensor,
     y: torch.Tensor,
@@ -197,13 +222,6 @@ def double_softmax_experiment(
     Returns:
         ``{"正确：直接传 logits": [各种子的记录], "错误：先 softmax": …}``。
     """
-    check_tensor("X", X, ndim=2, floating=True, finite=True)
-    check_labels("y", y, n=X.shape[0])
-    check_instance("cfg", cfg, DoubleSoftmaxConfig)
-    check_positive_float("cfg.lr", cfg.lr)
-    check_positive_int("cfg.num_steps", cfg.num_steps)
-    if not cfg.init_seeds:
-        raise ValueError("cfg.init_seeds 至少要有一个种子")
     num_classes = int(y.max()) + 1
     traces: dict[str, list[LossTrace]] = {
         "正确：直接传 logits": [],
@@ -233,6 +251,12 @@ def double_softmax_experiment(
     return traces
 
 
+def _check_mse_on_probabilities(logits, y):
+    check_tensor("logits", logits, ndim=2, floating=True)
+    check_labels("y", y, n=logits.shape[0], num_classes=logits.shape[1])
+
+
+@validated_by(_check_mse_on_probabilities)
 def mse_on_probabilities(
     logits: torch.Tensor, y: torch.Tensor
 ) -> torch.Tensor:
@@ -240,8 +264,6 @@ def mse_on_probabilities(
 
     1/N Σ_i ‖softmax(o_i) - e_{y_i}‖²；用来说明分类为什么不用它。
     """
-    check_tensor("logits", logits, ndim=2, floating=True)
-    check_labels("y", y, n=logits.shape[0], num_classes=logits.shape[1])
     onehot = nn.functional.one_hot(y, logits.shape[1]).to(logits.dtype)
     return ((softmax(logits) - onehot) ** 2).sum(dim=1).mean()
 

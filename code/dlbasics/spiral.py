@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from dlbasics.validation import (
     check_positive_float,
     check_positive_int,
     check_tensor,
+    validated_by,
 )
 
 
@@ -45,6 +47,15 @@ class SpiralConfig:
     nyu_sgd_steps: int = 1000  # NYU 笔记本的训练步数
 
 
+def _check_make_spiral(n_per_class, num_classes, noise, *, generator):
+    n_per_class = check_positive_int("n_per_class", n_per_class)
+    num_classes = check_positive_int("num_classes", num_classes)
+    check_float("noise（角度噪声的标准差）", noise, low=0.0)
+    check_generator("generator", generator, required=False)
+    check_memory("n_per_class × num_classes", n_per_class * num_classes * 3)
+
+
+@validated_by(_check_make_spiral)
 def make_spiral(
     n_per_class: int = 1000,
     num_classes: int = 3,
@@ -67,11 +78,6 @@ def make_spiral(
         ``(X, y)``：``X`` 形状 (n·C, 2)，float32；
         ``y`` 形状 (n·C,)，int64，取值 0 到 C-1，按类别依次排列。
     """
-    n_per_class = check_positive_int("n_per_class", n_per_class)
-    num_classes = check_positive_int("num_classes", num_classes)
-    noise = check_float("noise（角度噪声的标准差）", noise, low=0.0)
-    check_generator("generator", generator, required=False)
-    check_memory("n_per_class × num_classes", n_per_class * num_classes * 3)
     t = torch.linspace(0.0, 1.0, n_per_class)
     xs, ys = [], []
     for c in range(num_classes):
@@ -82,13 +88,25 @@ def make_spiral(
     return torch.cat(xs), torch.cat(ys)
 
 
+def _check_make_linear_model(in_features, num_classes):
+    check_positive_int("in_features", in_features)
+    check_positive_int("num_classes", num_classes)
+
+
+@validated_by(_check_make_linear_model)
 def make_linear_model(in_features: int = 2, num_classes: int = 3) -> nn.Linear:
     """线性分类器 o = W x + b，形状 (N, in_features) -> (N, num_classes)。"""
-    in_features = check_positive_int("in_features", in_features)
-    num_classes = check_positive_int("num_classes", num_classes)
     return nn.Linear(in_features, num_classes)
 
 
+def _check_make_two_layer_net(in_features, num_hiddens, num_classes, *, relu):
+    in_features = check_positive_int("in_features", in_features)
+    num_hiddens = check_positive_int("num_hiddens", num_hiddens)
+    num_classes = check_positive_int("num_classes", num_classes)
+    check_memory("num_hiddens", num_hiddens * (in_features + num_classes + 2))
+
+
+@validated_by(_check_make_two_layer_net)
 def make_two_layer_net(
     in_features: int = 2,
     num_hiddens: int = 100,
@@ -101,10 +119,6 @@ def make_two_layer_net(
     形状 (N, in_features) -> (N, num_hiddens) -> (N, num_classes)。
     ``relu=False`` 时去掉中间的 ReLU，两个线性层直接相连。
     """
-    in_features = check_positive_int("in_features", in_features)
-    num_hiddens = check_positive_int("num_hiddens", num_hiddens)
-    num_classes = check_positive_int("num_classes", num_classes)
-    check_memory("num_hiddens", num_hiddens * (in_features + num_classes + 2))
     middle = [nn.ReLU()] if relu else []
     return nn.Sequential(
         nn.Linear(in_features, num_hiddens),
@@ -113,12 +127,7 @@ def make_two_layer_net(
     )
 
 
-def collapse_linear_layers(model: nn.Sequential) -> nn.Linear:
-    """把只含线性层的 ``nn.Sequential`` 合并成一个等价的 ``nn.Linear``。
-
-    两层时 W = W2 W1，b = W2 b1 + b2，更多层依次类推。没有偏置的层
-    （``bias=False``）当作偏置为 0。
-    """
+def _check_collapse_linear_layers(model):
     check_instance("model", model, nn.Sequential)
     layers = list(model)
     if not layers or not all(isinstance(m, nn.Linear) for m in layers):
@@ -126,6 +135,23 @@ def collapse_linear_layers(model: nn.Sequential) -> nn.Linear:
         raise ValueError(
             f"model 只能由 nn.Linear 组成才能合并，这个模型含有 {kinds}"
         )
+    for before, after in itertools.pairwise(layers):
+        if after.in_features != before.out_features:
+            raise ValueError(
+                "model 的相邻两层接不上："
+                f"上一层输出 {before.out_features} 维，"
+                f"下一层输入 {after.in_features} 维"
+            )
+
+
+@validated_by(_check_collapse_linear_layers)
+def collapse_linear_layers(model: nn.Sequential) -> nn.Linear:
+    """把只含线性层的 ``nn.Sequential`` 合并成一个等价的 ``nn.Linear``。
+
+    两层时 W = W2 W1，b = W2 b1 + b2，更多层依次类推。没有偏置的层
+    （``bias=False``）当作偏置为 0。
+    """
+    layers = list(model)
 
     def bias_of(layer: nn.Linear) -> torch.Tensor:
         if layer.bias is None:
@@ -135,11 +161,6 @@ def collapse_linear_layers(model: nn.Sequential) -> nn.Linear:
     weight = layers[0].weight.detach().clone()
     bias = bias_of(layers[0]).clone()
     for layer in layers[1:]:
-        if layer.in_features != weight.shape[0]:
-            raise ValueError(
-                f"model 的相邻两层接不上：上一层输出 {weight.shape[0]} 维，"
-                f"下一层输入 {layer.in_features} 维"
-            )
         weight = layer.weight.detach() @ weight
         bias = layer.weight.detach() @ bias + bias_of(layer)
     merged = nn.Linear(weight.shape[1], weight.shape[0], dtype=weight.dtype)
@@ -149,17 +170,21 @@ def collapse_linear_layers(model: nn.Sequential) -> nn.Linear:
     return merged
 
 
+def _check_logit_plane(logits):
+    check_tensor("logits", logits, ndim=tuple(range(1, 9)), floating=True)
+    if logits.shape[-1] != 3:
+        raise ValueError(
+            f"logit_plane 只适用于 3 类，logits 最后一维是 {logits.shape[-1]}"
+        )
+
+
+@validated_by(_check_logit_plane)
 def logit_plane(logits: torch.Tensor) -> torch.Tensor:
     """把三类的 logits 投影到与 (1, 1, 1) 正交的平面，(..., 3) -> (..., 2)。
 
     三个 logit 同加一个常数不改变预测，所以只有这个平面上的坐标有意义。
     平面里“哪一类 logit 最大”由互成 120° 的三条射线分开。
     """
-    check_tensor("logits", logits, ndim=tuple(range(1, 9)), floating=True)
-    if logits.shape[-1] != 3:
-        raise ValueError(
-            f"logit_plane 只适用于 3 类，logits 最后一维是 {logits.shape[-1]}"
-        )
     basis = torch.tensor(
         [
             [1 / math.sqrt(2), -1 / math.sqrt(2), 0.0],

@@ -23,6 +23,7 @@ from dlbasics.validation import (
     check_positive_float,
     check_positive_int,
     check_tensor,
+    validated_by,
 )
 
 
@@ -35,9 +36,13 @@ class HistogramDemo:
     seed: int = 0
 
 
+def _check_describe(x):
+    check_tensor("x", x, ndim=tuple(range(0, 33)), nonempty=False)
+
+
+@validated_by(_check_describe)
 def describe(x: torch.Tensor) -> dict[str, object]:
     """张量最常用的几个属性：形状、阶数、元素个数、数据类型、所在设备。"""
-    check_tensor("x", x, ndim=tuple(range(0, 33)), nonempty=False)
     return {
         "shape": tuple(x.shape),
         "ndim": x.ndim,
@@ -47,12 +52,7 @@ def describe(x: torch.Tensor) -> dict[str, object]:
     }
 
 
-def broadcast_shape(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...]:
-    """按广播规则求两个形状的结果形状；不能广播时抛出 ``ValueError``。
-
-    规则：把两个形状右对齐，短的在左边补 1；逐维比较，两个长度相等、
-    或其中一个是 1 时可以广播，结果取较大者；否则不能广播。
-    """
+def _check_broadcast_shape(a, b):
     for name, shape in (("a", a), ("b", b)):
         if isinstance(shape, torch.Size):
             continue
@@ -67,6 +67,15 @@ def broadcast_shape(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...]:
                 raise TypeError(f"{name} 的每一维应是整数，收到 {shape!r}")
             if length < 0:
                 raise ValueError(f"{name} 的长度不能为负，收到 {shape!r}")
+
+
+@validated_by(_check_broadcast_shape)
+def broadcast_shape(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...]:
+    """按广播规则求两个形状的结果形状；不能广播时抛出 ``ValueError``。
+
+    规则：把两个形状右对齐，短的在左边补 1；逐维比较，两个长度相等、
+    或其中一个是 1 时可以广播，结果取较大者；否则不能广播。
+    """
     ndim = max(len(a), len(b))
     a = (1,) * (ndim - len(a)) + tuple(a)
     b = (1,) * (ndim - len(b)) + tuple(b)
@@ -81,9 +90,13 @@ def broadcast_shape(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...]:
     return tuple(out)
 
 
+def _check_svd_reconstruction_error(A):
+    check_tensor("A", A, ndim=2, floating=True)
+
+
+@validated_by(_check_svd_reconstruction_error)
 def svd_reconstruction_error(A: torch.Tensor) -> float:
     """奇异值分解 A = U diag(S) V^T 重建 A 的最大绝对误差。"""
-    check_tensor("A", A, ndim=2, floating=True)
     U, S, Vh = torch.linalg.svd(A, full_matrices=False)
     return (U @ torch.diag(S) @ Vh - A).abs().max().item()
 
@@ -107,6 +120,14 @@ def normal_pdf(
     return torch.exp(-0.5 * z**2) / (std * math.sqrt(2 * math.pi))
 
 
+def _check_central_difference(f, x, h):
+    if not callable(f):
+        raise TypeError(f"f 应是函数，收到 {f!r}")
+    check_tensor("x", x, ndim=tuple(range(0, 9)), floating=True)
+    check_positive_float("h（步长）", h)
+
+
+@validated_by(_check_central_difference)
 def central_difference(
     f: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
@@ -116,10 +137,6 @@ def central_difference(
 
     误差是 O(h²) 量级；用 float64 计算可以让 h 取得更小而不被舍入误差淹没。
     """
-    if not callable(f):
-        raise TypeError(f"f 应是函数，收到 {f!r}")
-    check_tensor("x", x, ndim=tuple(range(0, 9)), floating=True)
-    check_positive_float("h（步长）", h)
     return (f(x + h) - f(x - h)) / (2 * h)
 
 
@@ -234,6 +251,13 @@ def plot_broadcast(
     return ax
 
 
+def _check_tiny_mlp(self, in_features, num_hiddens, out_features, dropout):
+    check_positive_int("in_features", in_features)
+    check_positive_int("num_hiddens", num_hiddens)
+    check_positive_int("out_features", out_features)
+    check_float("dropout", dropout, low=0.0, high=1.0, high_open=True)
+
+
 class TinyMLP(nn.Module):
     """一个最小的 ``nn.Module`` 子类：输入 → 隐藏层（ReLU、暂退法）→ 输出。
 
@@ -241,6 +265,7 @@ class TinyMLP(nn.Module):
     ``forward`` 里写怎样由输入算出输出。输入形状 (N, in_features)。
     """
 
+    @validated_by(_check_tiny_mlp)
     def __init__(
         self,
         in_features: int,
@@ -249,20 +274,18 @@ class TinyMLP(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.hidden = nn.Linear(
-            check_positive_int("in_features", in_features),
-            check_positive_int("num_hiddens", num_hiddens),
-        )
-        self.dropout = nn.Dropout(
-            check_float("dropout", dropout, low=0.0, high=1.0, high_open=True)
-        )
-        self.output = nn.Linear(
-            num_hiddens, check_positive_int("out_features", out_features)
-        )
+        self.hidden = nn.Linear(in_features, num_hiddens)
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(num_hiddens, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = torch.relu(self.hidden(x))
         return self.output(self.dropout(h))
+
+
+def _check_noisy_line_dataset(self, n, *, generator):
+    check_positive_int("n", n)
+    check_generator("generator", generator)
 
 
 class NoisyLineDataset(Dataset):
@@ -272,9 +295,8 @@ class NoisyLineDataset(Dataset):
     第 i 个样本是什么（``__getitem__``）。x、y 形状都是 (1,)。
     """
 
+    @validated_by(_check_noisy_line_dataset)
     def __init__(self, n: int, *, generator: torch.Generator) -> None:
-        n = check_positive_int("n", n)
-        check_generator("generator", generator)
         self.x = torch.rand(n, 1, generator=generator) * 2 - 1
         noise = torch.randn(n, 1, generator=generator)
         self.y = 2 * self.x + 1 + 0.1 * noise
@@ -286,14 +308,18 @@ class NoisyLineDataset(Dataset):
         return self.x[i], self.y[i]
 
 
+def _check_make_loader(dataset, batch_size, *, seed):
+    check_instance("dataset", dataset, Dataset)
+    check_positive_int("batch_size", batch_size)
+    check_int("seed", seed, minimum=0)
+
+
+@validated_by(_check_make_loader)
 def make_loader(dataset: Dataset, batch_size: int, *, seed: int) -> DataLoader:
     """每轮打乱顺序、按 ``batch_size`` 分批的 ``DataLoader``。
 
     打乱用自己的生成器（种子 ``seed``），所以两次运行分出的批完全相同。
     """
-    check_instance("dataset", dataset, Dataset)
-    batch_size = check_positive_int("batch_size", batch_size)
-    seed = check_int("seed", seed, minimum=0)
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -302,15 +328,19 @@ def make_loader(dataset: Dataset, batch_size: int, *, seed: int) -> DataLoader:
     )
 
 
+def _check_choose_device(prefer):
+    if prefer not in ("cuda", "mps", "cpu"):
+        raise ValueError(
+            f'prefer 应是 "cuda"、"mps" 或 "cpu"，收到 {prefer!r}'
+        )
+
+
+@validated_by(_check_choose_device)
 def choose_device(prefer: str = "cuda") -> torch.device:
     """有 GPU（``prefer`` 指定的加速器）就用它，否则退回 CPU。
 
     ``prefer`` 可以是 "cuda" 或 "mps"（苹果芯片）；"cpu" 表示总用 CPU。
     """
-    if prefer not in ("cuda", "mps", "cpu"):
-        raise ValueError(
-            f'prefer 应是 "cuda"、"mps" 或 "cpu"，收到 {prefer!r}'
-        )
     if prefer == "cuda" and torch.cuda.is_available():
         return torch.device("cuda")
     if prefer == "mps" and torch.backends.mps.is_available():

@@ -17,6 +17,7 @@ from dlbasics.validation import (
     check_positive_float,
     check_positive_int,
     check_tensor,
+    validated_by,
 )
 
 
@@ -67,6 +68,21 @@ def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
     return accuracy(model(_as_model_input(model, X)), y)
 
 
+def _check_train_classifier(
+    model, X, y, *, lr, num_steps, optimizer_cls, on_step
+):
+    _check_model(model)
+    check_tensor("X", X, ndim=2, floating=True, finite=True)
+    check_labels("y", y, n=X.shape[0])
+    check_positive_float("lr", lr)
+    check_positive_int("num_steps", num_steps)
+    if not callable(optimizer_cls):
+        raise TypeError("optimizer_cls 应是优化器类，例如 torch.optim.Adam")
+    if on_step is not None and not callable(on_step):
+        raise TypeError("on_step 应是函数 on_step(step, model)，或者不传")
+
+
+@validated_by(_check_train_classifier)
 def train_classifier(
     model: nn.Module,
     X: torch.Tensor,
@@ -92,15 +108,6 @@ def train_classifier(
     Returns:
         每一步的损失与训练准确率。
     """
-    _check_model(model)
-    check_tensor("X", X, ndim=2, floating=True, finite=True)
-    check_labels("y", y, n=X.shape[0])
-    check_positive_float("lr", lr)
-    num_steps = check_positive_int("num_steps", num_steps)
-    if not callable(optimizer_cls):
-        raise TypeError("optimizer_cls 应是优化器类，例如 torch.optim.Adam")
-    if on_step is not None and not callable(on_step):
-        raise TypeError("on_step 应是函数 on_step(step, model)，或者不传")
     X = _as_model_input(model, X)
     loss_fn = nn.CrossEntropyLoss()
     optimizer = optimizer_cls(model.parameters(), lr=lr)
@@ -173,7 +180,8 @@ def train_minibatch(
     if callback is not None:
         callback(0, model)
     for epoch in range(1, num_epochs + 1):
-        model.train()
+        if not model.training:  # 上一轮为了验证切到了评估模式
+            model.train()
         order = torch.randperm(len(X), generator=generator)
         total_loss, total_correct = 0.0, 0.0
         for start in range(0, len(X), batch_size):
@@ -188,8 +196,10 @@ def train_minibatch(
             total_correct += accuracy(logits.detach(), y[idx]) * len(idx)
         history.train_losses.append(total_loss / len(X))
         history.train_accuracies.append(total_correct / len(X))
-        model.eval()
-        if epoch % val_every == 0 or epoch == num_epochs:
+        validate = epoch % val_every == 0 or epoch == num_epochs
+        if validate or callback is not None:
+            model.eval()  # 验证与 callback 都在评估模式下进行
+        if validate:
             history.val_accuracies.append(evaluate(model, X_val, y_val))
         if callback is not None:
             callback(epoch, model)
@@ -204,7 +214,12 @@ def _model_dtype(model: nn.Module) -> torch.dtype:
     return torch.get_default_dtype()
 
 
+def _check_predict_grid(model, *, lim, resolution):
+    check_instance("model", model, nn.Module)
+
+
 @torch.no_grad()
+@validated_by(_check_predict_grid)
 def predict_grid(
     model: nn.Module, *, lim: float = 1.1, resolution: int = 300
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -213,7 +228,6 @@ def predict_grid(
     Returns:
         ``(xx, yy, labels)``，形状都是 (resolution, resolution) 的数组。
     """
-    check_instance("model", model, nn.Module)
     xx, yy, points = square_grid(lim, resolution, dtype=_model_dtype(model))
     labels = model(points).argmax(dim=1).reshape(resolution, resolution)
     return xx.numpy(), yy.numpy(), labels.numpy()

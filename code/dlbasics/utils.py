@@ -14,6 +14,7 @@ from dlbasics.validation import (
     check_memory,
     check_positive_float,
     check_positive_int,
+    validated_by,
 )
 
 __all__ = [
@@ -32,6 +33,13 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def _check_square_grid(lim, resolution, *, dtype):
+    check_positive_float("lim", lim)
+    resolution = check_int("resolution", resolution, minimum=2)
+    check_memory("resolution²", resolution * resolution * 8)
+
+
+@validated_by(_check_square_grid)
 def square_grid(
     lim: float, resolution: int, *, dtype: torch.dtype = torch.float32
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -41,9 +49,6 @@ def square_grid(
         ``(xx, yy, points)``：xx、yy 形状 (resolution, resolution)，
         第 i 行对应 x2 的第 i 个取值；points 是展平后的 (resolution², 2)。
     """
-    lim = check_positive_float("lim", lim)
-    resolution = check_int("resolution", resolution, minimum=2)
-    check_memory("resolution²", resolution * resolution * 8)
     axis = torch.linspace(-lim, lim, resolution, dtype=dtype)
     yy, xx = torch.meshgrid(axis, axis, indexing="ij")
     points = torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)

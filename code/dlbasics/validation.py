@@ -1,21 +1,67 @@
 """全包共用的参数检查：出错时抛出 ``ValueError`` 或 ``TypeError``，
 信息里写明参数名、收到的值和改法。
 
-章节展示的函数把检查写成一两行调用，正文读起来不受打扰；检查本身
-集中在这里，每种检查只写一次。
+每种检查（``check_int``、``check_tensor`` ……）只在这里写一次。一个函数
+要检查哪些参数，写在它所在模块里一个名为 ``_check_<函数名>`` 的函数中，
+再用 ``@validated_by(_check_<函数名>)`` 接到函数上（见 ``validated_by``）：
+函数体里只剩它要讲的思路，章节用 ``literalinclude`` 展示的正是这一部分。
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import numbers
 import os
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import torch
 
 # 单个张量最多可以占用物理内存的这个比例；超过就在分配之前拒绝
 MEMORY_FRACTION = 0.5
+
+F = TypeVar("F", bound=Callable)
+
+
+def validated_by(checker: Callable[..., object]) -> Callable[[F], F]:
+    """装饰器：每次调用被装饰的函数之前，先用同样的参数调用 ``checker``。
+
+    ``checker`` 的参数与被装饰的函数相同（方法连同 ``self``），收到的是
+    补上默认值之后的全部参数；它发现错误就抛出 ``ValueError`` 或
+    ``TypeError``，否则什么也不返回。函数本身照常收到调用者给的参数。
+
+    用法（检查与函数写在同一模块里，检查在前）::
+
+        def _check_scale(x, factor):
+            check_tensor("x", x, floating=True)
+            check_positive_float("factor", factor)
+
+        @validated_by(_check_scale)
+        def scale(x, factor):
+            return x * factor
+
+    ``scale.checker`` 是所用的检查函数。类的参数检查接在 ``__init__`` 上。
+    """
+    if not callable(checker):
+        raise TypeError(f"checker 应是函数，收到 {checker!r}")
+
+    def decorate(fn: F) -> F:
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def checked(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            checker(*bound.args, **bound.kwargs)
+            return fn(*args, **kwargs)
+
+        checked.checker = checker
+        return checked  # type: ignore[return-value]
+
+    return decorate
 
 
 def _describe(value: object) -> str:

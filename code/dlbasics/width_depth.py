@@ -21,6 +21,7 @@ from dlbasics.validation import (
     check_positive_float,
     check_positive_int,
     check_tensor,
+    validated_by,
 )
 
 
@@ -38,6 +39,7 @@ class WidthDepthConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     lr_grid: tuple[float, ...] = (0.01, 0.03, 0.1)  # 每种深度各自挑学习率
     num_steps: int = 250
+    long_checkpoints: tuple[int, ...] = (250, 500, 1000)  # 太窄的深网络再训练
     region_lim: float = 1.5  # 实验二：在 [-1.5, 1.5]² 里数线性区域
     region_resolution: int = 160
     region_neurons: tuple[int, ...] = (16, 32, 64)  # 神经元总数
@@ -71,14 +73,7 @@ def mlp_param_count(
     )
 
 
-def width_for_budget(
-    budget: int, depth: int, in_features: int = 2, out_features: int = 3
-) -> int:
-    """参数个数最接近 ``budget`` 的宽度（深度固定）。
-
-    depth = 1 时参数量是宽度的一次函数，否则是二次函数；先解出实数解，
-    再比较它两侧的整数。
-    """
+def _check_width_for_budget(budget, depth, in_features, out_features):
     budget = check_positive_int("budget", budget)
     depth = check_positive_int("depth", depth)
     in_features = check_positive_int("in_features", in_features)
@@ -89,6 +84,17 @@ def width_for_budget(
             f"budget={budget} 太小：深度 {depth} 的网络即使每层只有 1 个单元"
             f"也要 {smallest} 个参数"
         )
+
+
+@validated_by(_check_width_for_budget)
+def width_for_budget(
+    budget: int, depth: int, in_features: int = 2, out_features: int = 3
+) -> int:
+    """参数个数最接近 ``budget`` 的宽度（深度固定）。
+
+    depth = 1 时参数量是宽度的一次函数，否则是二次函数；先解出实数解，
+    再比较它两侧的整数。
+    """
     a = depth - 1
     b = in_features + 1 + (depth - 1) + out_features
     c = out_features - budget
@@ -106,12 +112,7 @@ def width_for_budget(
     return best
 
 
-@torch.no_grad()
-def activation_patterns(model: DeepMLP, points: torch.Tensor) -> torch.Tensor:
-    """每个点上所有隐藏 ReLU 单元是否激活，形状 (N, 隐藏单元总数)，bool。
-
-    激活模式相同的点，网络在它们上面是同一个仿射函数：同一个线性区域。
-    """
+def _check_activation_patterns(model, points):
     check_instance("model", model, DeepMLP)
     if model.activation != "relu":
         raise ValueError(
@@ -123,6 +124,15 @@ def activation_patterns(model: DeepMLP, points: torch.Tensor) -> torch.Tensor:
             f"points 应有 {model.hidden[0].in_features} 列，"
             f"收到形状 {tuple(points.shape)}"
         )
+
+
+@torch.no_grad()
+@validated_by(_check_activation_patterns)
+def activation_patterns(model: DeepMLP, points: torch.Tensor) -> torch.Tensor:
+    """每个点上所有隐藏 ReLU 单元是否激活，形状 (N, 隐藏单元总数)，bool。
+
+    激活模式相同的点，网络在它们上面是同一个仿射函数：同一个线性区域。
+    """
     points = points.to(model.hidden[0].weight.dtype)
     states = model.hidden_states(points)
     return torch.cat([z > 0 for z, _ in states], dim=1)
@@ -149,13 +159,7 @@ def region_grid(
     return labels.reshape(resolution, resolution), int(labels.max()) + 1
 
 
-@torch.no_grad()
-def net_with_lines(weights: list[list[float]], biases: list[float]) -> DeepMLP:
-    """一个隐藏层的 ReLU 网络，第 j 个单元的分界线是
-    ``weights[j] · x + biases[j] = 0``（手算区域数用）。
-
-    ``weights`` 形状 (单元数, 2)，``biases`` 长度为单元数；输出层保持随机。
-    """
+def _check_net_with_lines(weights, biases):
     w = torch.tensor(weights, dtype=torch.float32)
     b = torch.tensor(biases, dtype=torch.float32)
     if w.ndim != 2 or w.shape[1] != 2 or w.shape[0] < 1:
@@ -167,21 +171,36 @@ def net_with_lines(weights: list[list[float]], biases: list[float]) -> DeepMLP:
             f"biases 应有 {w.shape[0]} 个数（每个单元一个），"
             f"收到形状 {tuple(b.shape)}"
         )
-    net = DeepMLP(1, w.shape[0])
-    net.hidden[0].weight.copy_(w)
-    net.hidden[0].bias.copy_(b)
-    return net
 
 
 @torch.no_grad()
+@validated_by(_check_net_with_lines)
+def net_with_lines(weights: list[list[float]], biases: list[float]) -> DeepMLP:
+    """一个隐藏层的 ReLU 网络，第 j 个单元的分界线是
+    ``weights[j] · x + biases[j] = 0``（手算区域数用）。
+
+    ``weights`` 形状 (单元数, 2)，``biases`` 长度为单元数；输出层保持随机。
+    """
+    w = torch.tensor(weights, dtype=torch.float32)
+    net = DeepMLP(1, w.shape[0])
+    net.hidden[0].weight.copy_(w)
+    net.hidden[0].bias.copy_(torch.tensor(biases, dtype=torch.float32))
+    return net
+
+
+def _check_effective_rank(features, energy):
+    check_tensor("features", features, ndim=2, floating=True, finite=True)
+    check_float("energy", energy, low=0.0, high=1.0, low_open=True)
+
+
+@torch.no_grad()
+@validated_by(_check_effective_rank)
 def effective_rank(features: torch.Tensor, energy: float = 0.99) -> int:
     """特征矩阵 (N, W) 中，解释 ``energy`` 比例方差所需的主成分个数。
 
     先把每列减去均值，再看奇异值平方的累计占比。远小于 W 说明很多
     特征是彼此的线性组合：宽度被浪费了。
     """
-    check_tensor("features", features, ndim=2, floating=True, finite=True)
-    check_float("energy", energy, low=0.0, high=1.0, low_open=True)
     centered = features - features.mean(dim=0)
     s = torch.linalg.svdvals(centered.double())
     if (s**2).sum() == 0:
@@ -197,6 +216,21 @@ def last_hidden_features(model: DeepMLP, X: torch.Tensor) -> torch.Tensor:
     check_tensor("X", X, ndim=2, floating=True)
     X = X.to(model.hidden[0].weight.dtype)
     return model.hidden_states(X)[-1][1]
+
+
+@torch.no_grad()
+def dead_units_per_layer(model: DeepMLP, X: torch.Tensor) -> list[int]:
+    """每个隐藏层里，对 X 的所有样本都输出 0 的 ReLU 单元个数。
+
+    一层的单元全部输出 0 时，这一层的输出与输入无关，它和它之前的各层
+    都得不到梯度：网络再也学不到东西。
+    """
+    check_instance("model", model, DeepMLP)
+    check_tensor("X", X, ndim=2, floating=True)
+    X = X.to(model.hidden[0].weight.dtype)
+    return [
+        int((h.abs().sum(dim=0) == 0).sum()) for _, h in model.hidden_states(X)
+    ]
 
 
 # ---------- 本章的实验 ----------
@@ -289,6 +323,39 @@ def budget_experiment(
     return results
 
 
+def longer_training(
+    depth: int,
+    seed: int,
+    lr: float,
+    cfg: WidthDepthConfig = WidthDepthConfig(),
+) -> dict[int, float]:
+    """实验一的一个网络（同样的初始化与学习率）训练到 ``long_checkpoints``
+    的最后一步，返回 ``{步数: 验证准确率}``。
+
+    前 ``num_steps`` 步与实验一完全相同，所以第 ``num_steps`` 步的值就是
+    实验一的结果。
+    """
+    from dlbasics.training import evaluate, train_classifier
+
+    check_positive_int("depth", depth)
+    check_int("seed", seed, minimum=0)
+    check_positive_float("lr", lr)
+    data = make_splits(cfg)
+    model = make_network(depth, width_for_budget(cfg.budget, depth), seed, cfg)
+    accuracies = {}
+
+    def record(step: int, model: DeepMLP) -> None:  # 第 step 步更新之前
+        if step in cfg.long_checkpoints:
+            accuracies[step] = evaluate(model, *data["val"])
+
+    last = max(cfg.long_checkpoints)
+    train_classifier(
+        model, *data["train"], lr=lr, num_steps=last, on_step=record
+    )
+    accuracies[last] = evaluate(model, *data["val"])
+    return accuracies
+
+
 def region_count_experiment(
     cfg: WidthDepthConfig = WidthDepthConfig(),
 ) -> dict[tuple[int, int], list[int]]:
@@ -340,11 +407,23 @@ DEEP_SETTINGS: dict[str, tuple[str, str, bool, str]] = {
 }
 
 
+def logit_spread(model: torch.nn.Module, X: torch.Tensor) -> float:
+    """各样本的 logits 与它们的平均之差的均方根：接近 0 说明网络对
+    不同的输入给出几乎一样的输出。"""
+    check_tensor("X", X, ndim=2, floating=True)
+    with torch.no_grad():
+        logits = model(X)
+    centered = logits - logits.mean(dim=0)
+    return centered.pow(2).sum(dim=1).mean().sqrt().item()
+
+
 def deep_training_experiment(
     cfg: WidthDepthConfig = WidthDepthConfig(),
-) -> dict[str, list[tuple[list[float], float]]]:
-    """实验三：训练很深的网络。返回 ``{标签: [(每步损失, 验证准确率)]}``，
-    每个种子一项。"""
+) -> dict[str, list[tuple[list[float], float, float]]]:
+    """实验三：训练很深的网络。
+
+    返回 ``{标签: [(每步损失, 验证准确率, logits 的差异)]}``，每个种子一项；
+    最后一项是训练后 logits 在验证输入之间的差异（见 ``logit_spread``）。"""
     from dlbasics.activations import init_weights
     from dlbasics.training import evaluate, train_classifier
 
@@ -366,7 +445,13 @@ def deep_training_experiment(
                 model, *data["train"], lr=getattr(cfg, lr_name),
                 num_steps=cfg.deep_steps,
             )  # fmt: skip
-            runs.append((history.train_losses, evaluate(model, *data["val"])))
+            runs.append(
+                (
+                    history.train_losses,
+                    evaluate(model, *data["val"]),
+                    logit_spread(model, data["val"][0]),
+                )
+            )
         results[label] = runs
     return results
 
