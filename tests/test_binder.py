@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import nbformat
 import pytest
 from bs4 import BeautifulSoup
 
@@ -143,7 +144,12 @@ glued = {  # display=False 的 glue：键带 application/papermill.record/ 前�
     for out in cell.get("outputs", [])
     if "scrapbook" in out.get("metadata", {})
 }
-print(json.dumps(glued))
+printed = [  # 每个代码单元格打印的文字
+    "".join(out["text"] for out in cell.get("outputs", [])
+            if out.get("output_type") == "stream")
+    for cell in nb.cells if cell.cell_type == "code"
+]
+print(json.dumps({"glued": glued, "printed": printed}))
 """
 
 
@@ -167,7 +173,8 @@ def test_binder_environment_runs_every_chapter_to_the_same_numbers(
 ):
     """Binder 打开的读者版笔记本（解答与只为网页记数字的单元格也在其中），
     在那个环境里从头执行（每核同时执行一章），每个 glue 的值都与构建时的
-    逐位相同：换一个全新环境重新执行，书里的数字可复现、不是旧缓存。"""
+    逐位相同，每个单元格打印的文字也与读者版里存的相同：换一个全新环境
+    重新执行，书里的数字可复现、不是旧缓存，读者运行得到的就是页面上的。"""
     runner = tmp_path / "run_chapter.py"
     runner.write_text(RUNNER, "utf-8")
     book = binder_env.tree / "book"
@@ -196,15 +203,31 @@ def test_binder_environment_runs_every_chapter_to_the_same_numbers(
         stem = name.rsplit("/", 1)[-1]
         if not (EXECUTED / "book" / f"{stem}.glue.json").exists():
             continue
-        fresh = json.loads(done.stdout.splitlines()[-1])
+        result = json.loads(done.stdout.splitlines()[-1])
+        fresh = result["glued"]
         built = glued_text(stem)
+        # 打印出来的文字也一样：没有固定种子的随机数会在这里露出来
+        reader = nbformat.read(binder_env.tree / f"{name}.ipynb", as_version=4)
+        stored = [
+            "".join(o["text"] for o in c.outputs if o.output_type == "stream")
+            for c in reader.cells
+            if c.cell_type == "code"
+        ]
+        differences += [
+            f"{stem} 第 {i} 个代码单元格打印的文字不同：\n"
+            f"构建 {was[:300]!r}\n重新执行 {now[:300]!r}"
+            for i, (was, now) in enumerate(
+                zip(stored, result["printed"], strict=True)
+            )
+            if was != now
+        ]
         assert fresh.keys() == built.keys(), name
         differences += [
             f"{stem}.{key}: 构建 {built[key]}，重新执行 {fresh[key]}"
             for key in built
             if not same_number(fresh[key], built[key])
         ]
-    assert differences == [], "重新执行得到的数字不同：\n" + "\n".join(
+    assert differences == [], "重新执行得到的结果不同：\n" + "\n".join(
         differences
     )
 
