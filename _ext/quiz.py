@@ -456,23 +456,23 @@ def depart_question(self, node: quiz_question) -> None:
     self.body.append("</form></div>\n")
 
 
-KIND_NAMES = {"single": "单选", "multiple": "多选", "numeric": "填数"}
+KIND_NAMES = {"single": "单选", "multiple": "多选", "numeric": "填一个数"}
+KIND_HINTS = {
+    "single": "单选",
+    "multiple": "多选：选出所有正确的答案",
+    "numeric": "填一个数",
+}
 
 
 def visit_stem(self, node: quiz_stem) -> None:
     question = node.parent
     qid = question.get("html_id", "quiz")
-    hint = {
-        "single": "选一个答案",
-        "multiple": "选出所有正确的答案",
-        "numeric": "填一个数",
-    }[question["kind"]]
     self.body.append(
         f'<div class="dlbook-quiz-stem" id="{esc(qid)}-stem">'
         f'<p class="dlbook-quiz-title"><strong>自测 '
         f"{esc(question.get('number', ''))}</strong>"
-        f'<span class="dlbook-quiz-kind">（{KIND_NAMES[question["kind"]]}：'
-        f"{hint}）</span></p>"
+        f'<span class="dlbook-quiz-kind">（{KIND_HINTS[question["kind"]]}）'
+        "</span></p>"
     )
 
 

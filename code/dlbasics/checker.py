@@ -452,7 +452,7 @@ class Checker:
             if problem is not None:
                 mistake = self.diagnose(problem, got, case, args)
                 return self.failure(case, number, problem, mistake)
-        titles = "、".join(case.title for case in self.cases)
+        titles = "；".join(case.title for case in self.cases)
         text = (
             f"{PASS_MARK}：{getattr(fn, '__name__', '你的函数')} "
             f"通过了全部 {total} 个用例（{titles}）。"
