@@ -565,7 +565,7 @@ def visit_feedback(self, node: quiz_feedback) -> None:
         index = node["index"]
         right = index in question["answer"]
         marker = f'data-option="{index}" data-correct="{str(right).lower()}"'
-        head = f"{LETTERS[index]} {'✓ 对' if right else '✗ 错'}："
+        head = f"{LETTERS[index]} {'✓' if right else '✗'}"
     self.body.append(
         f'<div class="dlbook-quiz-note" {marker}>'
         f'<p class="dlbook-quiz-note-head"><strong>{esc(head)}</strong></p>'
@@ -627,9 +627,8 @@ def question_markdown(writer, node: quiz_question) -> str:
             head = f"{feedback['role']}："
         else:
             right = feedback["index"] in node["answer"]
-            head = (
-                f"{LETTERS[feedback['index']]} {'✓ 对' if right else '✗ 错'}："
-            )
+            mark = "✓" if right else "✗"
+            head = f"{LETTERS[feedback['index']]} {mark} "
         body = writer.blocks(feedback.children)
         answer.append(f"<strong>{head}</strong>{body}")
     for explain in node.findall(quiz_explain):

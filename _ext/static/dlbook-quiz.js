@@ -100,7 +100,7 @@
       if (wrong === 0 && missing === 0) {
         say("correct", "✓ 正确！", notes);
       } else if (kind === "single") {
-        say("wrong", "✗ 不对，改一改再检查。", notes);
+        say("wrong", "✗ 还不对，改了可以再检查。", notes);
       } else {
         var parts = [];
         if (wrong) parts.push("选了 " + wrong + " 个错的选项");

@@ -987,11 +987,6 @@ conv_output_shape = Checker(
     ],
     mistakes=[
         Mistake(
-            "no_plus_one",
-            lambda got, want, args: tuple(got) == (want[0] - 1, want[1] - 1),
-            "少了最后的 + 1：核的第一个位置也要算上。",
-        ),
-        Mistake(
             "single_padding",
             lambda got, want, args: (
                 tuple(got)
@@ -1002,6 +997,11 @@ conv_output_shape = Checker(
                 )
             ),
             "填充是两边各 p 圈：输入长度要加 2p，不是 p。",
+        ),
+        Mistake(
+            "no_plus_one",
+            lambda got, want, args: tuple(got) == (want[0] - 1, want[1] - 1),
+            "少了最后的 + 1：核的第一个位置也要算上。",
         ),
         Mistake(
             "swapped",
