@@ -2,7 +2,8 @@
 
 浏览器里的行为（键盘作答、反馈、深色模式、手机宽度、打印）见
 ``tests/test_browser.py``；读者版笔记本里的样子见
-``tests/test_reader_edition.py``。
+``tests/test_reader_edition.py``；写错的题让构建失败、写对的题在小书里
+正常显示，见 ``tests/test_build_failures.py``（与那里的小书一起构建）。
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 
-from conftest import ROOT, ScratchBook, chapter_pages, glued_values
+from conftest import ROOT, chapter_pages, glued_values
 
 sys.path.insert(0, str(ROOT / "_ext"))
 import quiz
@@ -140,71 +141,3 @@ def test_pages_without_a_quiz_do_not_load_its_script(site):
     for name in ("book/index", "book/glossary", "book/faq"):
         html = (site / f"{name}.html").read_text("utf-8")
         assert "dlbook-quiz" not in html
-
-
-# ---------- 写错了，构建失败并说清楚 ----------
-
-GOOD = """
-```{code-cell} ipython3
-from myst_nb import glue
-
-glue("answer", 0.25, display=False)
-```
-
-## 讲解的一节
-
-正文。
-
-## 自测
-
-```{quiz}
-:value: glue:answer
-:tolerance: 5%
-:explain: 讲解的一节
-
-填一个数。
-
-提示
-: 想一想。
-
-解析
-: 是 {glue:text}`answer`。
-```
-"""
-
-TWO = "题干。\n\n甲\n: 对。\n\n乙\n: 错。\n"
-NUMERIC = "题干。\n\n提示\n: 想。\n\n解析\n: 是。\n"
-HERE = ":explain: 讲解的一节\n\n"
-BROKEN = {
-    "没有标题为“不存在的一节”": ":answer: A\n:explain: 不存在的一节\n\n" + TWO,
-    "只有 2 个选项": ":answer: C\n" + HERE + TWO,
-    "单选题只能有一个答案": ":answer: A B\n" + HERE + TWO,
-    "本章没有 glue 键 'nope'": ":value: glue:nope\n:tolerance: 1\n"
-    + HERE
-    + NUMERIC,
-    "数值题要写 :tolerance:": ":value: 3\n" + HERE + NUMERIC,
-    "最后应是定义列表": ":answer: A\n" + HERE + "只有题干。\n",
-}
-
-
-@pytest.mark.slow
-def test_quiz_mistakes_fail_the_build_and_a_good_quiz_renders(tmp_path):
-    """一本小书：首页一道正确的题，另一页放各种写错的题（只构建一次）。"""
-    book = ScratchBook(tmp_path)
-    book.write_page("# 首页\n" + GOOD)
-    body = "# 写错的题\n\n## 讲解的一节\n\n正文。\n\n" + "".join(
-        f"```{{quiz}}\n{text}```\n\n" for text in BROKEN.values()
-    )
-    book.write_page(body, "broken")
-    result = book.build()
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
-    for message in BROKEN:
-        assert message in output, message
-    soup = BeautifulSoup(book.html(), "html.parser")
-    question = soup.select_one("div.dlbook-quiz")
-    assert (
-        question["data-value"] == "0.25" and question["data-glue"] == "answer"
-    )
-    assert question["data-relative"] == "true"
-    assert "±5%" in question.get_text()
