@@ -65,7 +65,7 @@ SCRIPT = "dlbook-quiz.js"
 STYLE = "dlbook-quiz.css"
 LETTERS = "ABCDEFGH"
 NUMERIC_TERMS = ("提示", "解析")
-# dlbasics.check 打印的结果的第一行（tests/test_quiz.py 核对两处一致）
+# dlbasics.checker 打印的报告的第一行（tests/test_check.py 核对两处一致）
 PASS_MARK = "✓ 检查通过"
 FAIL_MARK = "✗ 检查没有通过"
 
@@ -84,8 +84,8 @@ class quiz_choices(nodes.General, nodes.Element):
     """选项组：单选按钮或复选框。"""
 
 
-class quiz_option(nodes.General, nodes.Element):
-    """一个选项（行内内容）；属性 index。"""
+class quiz_option(nodes.Part, nodes.TextElement):
+    """一个选项（行内内容：链接、公式、glue 的数字都可以）；属性 index。"""
 
 
 class quiz_numeric(nodes.General, nodes.Element):
@@ -225,7 +225,7 @@ class QuizDirective(SphinxDirective):
         answer_node = quiz_answer()
         for index, item in enumerate(items):
             term, definition = self.item_parts(item)
-            group += quiz_option("", *term.children, index=index)
+            group += quiz_option("", "", *term.children, index=index)
             answer_node += quiz_feedback("", *definition.children, index=index)
         question += group
         question += answer_node
@@ -676,7 +676,11 @@ def setup(app: Sphinx) -> dict:
         quiz_key: (visit_key, depart_key),
     }
     for node, handlers in pairs.items():
-        app.add_node(node, html=handlers)
+        # 单页 HTML（PDF 用它打印）要单独登记：别的扩展登记了 singlehtml 的
+        # 节点时，Sphinx 不再回退到 html 的处理函数
+        app.add_node(
+            node, html=handlers, singlehtml=handlers, dirhtml=handlers
+        )
     # 在读者版（优先级 500）之前：题号与章末答案要先填好
     app.connect("doctree-resolved", resolve_questions, priority=400)
     app.connect("html-page-context", add_assets)
