@@ -7,18 +7,34 @@
    模块，只有用到它的章节重新执行；只改正文时什么也不执行。
 2. **并行执行。** Sphinx 开始读页面之前，先找出缓存里没有的章节，按上次的
    执行时间从长到短，每核一个单线程内核并行执行，结果存进缓存；随后 myst-nb
-   读页面时直接取缓存。执行出错的章节不存，myst-nb 会照常再执行一次并报告
-   它自己的错误。``DLBOOK_EXEC_JOBS=1`` 时完全按 myst-nb 的方式逐章执行。
+   读页面时直接取缓存。哪些页要执行、用什么时限、允许不允许报错，都按
+   myst-nb 逐章执行时的判断（``execute.exclude_patterns``、页面 front matter
+   里的 ``mystnb``）。执行出错的章节不存缓存，也不再执行第二次：myst-nb 读到
+   它时拿这次的结果照常报告。``DLBOOK_EXEC_JOBS=1`` 时完全按 myst-nb 的方式
+   逐章执行。
+3. **出事的构建。** 内核在执行中死掉（``os._exit``、OOM killer、段错误）只算
+   这一章失败，写明退出码，其余章节照常构建（myst-nb 逐章执行时也一样）。
+   Ctrl-C 时取消还没开始的章节，工作进程结束各自的内核后退出；构建进程被
+   强行结束（SIGKILL）时，工作进程发现主进程不在了，同样结束内核并退出。
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as _dt
+import hashlib
+import json
 import multiprocessing
 import os
+import pickle
+import re
+import signal
+import tempfile
+import threading
 import time
 import tomllib
+import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -116,39 +132,280 @@ def exec_jobs() -> int:
     )
 
 
+# ---------- 执行一章：内核死掉也只是这一章失败 ----------
+
 KERNEL_START_TRIES = 3
 
 
-def _execute(notebook, cwd: str, allow_errors: bool, timeout: int | None):
-    """在子进程里执行一章；返回 (执行后的笔记本, 秒数, 错误信息或 None)。
+class _Kernel:
+    """这个进程此刻在用的内核管理器（工作进程结束前要先结束它的内核）。"""
 
-    几个内核同时启动时，jupyter_client 先找空闲端口、再由内核去绑定，
-    两个进程可能挑中同一个端口（``Address already in use``，内核启动即
-    退出）。这类启动失败换一组端口重试；单元格出错不重试。
+    manager = None
+
+
+def _end_kernel() -> None:
+    """立即结束当前的内核（连同它启动的子进程：内核自成一个进程组）。"""
+    manager = _Kernel.manager
+    process = getattr(getattr(manager, "provisioner", None), "process", None)
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(OSError):
+        if hasattr(os, "killpg"):  # jupyter_client 让内核自成一个会话
+            os.killpg(process.pid, signal.SIGKILL)
+            return
+    with contextlib.suppress(OSError):
+        process.kill()
+
+
+def death_note(code: int | None) -> str:
+    """内核意外退出时的说明：退出码，被信号结束时写明信号与常见原因。"""
+    if code is None:
+        return "内核在执行时意外退出（退出码未知）"
+    if code >= 0:
+        return f"内核在执行时意外退出（退出码 {code}）"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"信号 {-code}"
+    hint = {
+        "SIGKILL": "：常见原因是内存不足，被系统的 OOM killer 结束",
+        "SIGSEGV": "：段错误，多半是扩展库（C/C++ 代码）里的错误",
+        "SIGABRT": "：进程自己中止，多半是扩展库里的断言失败",
+    }.get(name, "")
+    return f"内核在执行时被 {name} 结束（退出码 {code}）{hint}"
+
+
+def _formatted(error: BaseException) -> str:
+    return "".join(traceback.format_exception(error))
+
+
+def run_notebook(
+    nb,
+    cwd: str | None,
+    timeout: int | None,
+    allow_errors: bool,
+    meta_override: bool = True,
+    record_timing: bool = False,
+    **kwargs,
+):
+    """执行一章（原地填入输出）；与 jupyter-cache 的 ``single_nb_execution``
+    用法与结果相同（myst-nb 逐章执行时也换成了它），另外：
+
+    - 内核在执行中死掉（``os._exit``、OOM killer、段错误）时，和单元格出错
+      一样作为这一章的失败返回，调用栈的最后一行写明退出码；上游在这里抛出
+      ``DeadKernelError``，整个构建随之中断，其余章节不再报告；
+    - 内核没能启动时（几个内核同时启动，jupyter_client 先找空闲端口、再由
+      内核去绑定，两个进程可能挑中同一个端口：``Address already in use``）
+      换一组端口重试；单元格出错不重试。
     """
-    from jupyter_cache.executors.utils import single_nb_execution
+    from jupyter_cache.executors.utils import ExecutionResult
+    from nbclient import NotebookClient
+    from nbclient.exceptions import (
+        CellExecutionError,
+        CellTimeoutError,
+        DeadKernelError,
+    )
 
+    if meta_override and "execution" in nb.metadata:
+        timeout = nb.metadata.execution.get("timeout", timeout)
+        allow_errors = nb.metadata.execution.get("allow_errors", allow_errors)
+    original = copy.deepcopy(nb)
+    resources = {"metadata": {"path": cwd}} if cwd is not None else {}
     start = time.perf_counter()
-    failure = ""
-    for _ in range(KERNEL_START_TRIES):
-        trial = nbformat.from_dict(copy.deepcopy(notebook))
+    error = exc_string = None
+    for attempt in range(KERNEL_START_TRIES):
+        if attempt:  # 上一次没能启动内核：从原样的笔记本重来
+            nb.cells, nb.metadata = original.cells, original.metadata
+            original = copy.deepcopy(original)
+        client = NotebookClient(
+            nb,
+            timeout=timeout,
+            allow_errors=allow_errors,
+            record_timing=record_timing,
+            resources=resources,
+            **kwargs,
+        )
+        manager = client.km = client.create_kernel_manager()
+        _Kernel.manager = manager
+        started = {}  # 内核进程：死掉之后还要读它的退出码
+
+        def remember(manager=manager, started=started, **_) -> None:
+            started["process"] = manager.provisioner.process
+
+        client.on_notebook_start = remember
         try:
-            result = single_nb_execution(
-                trial,
-                cwd=cwd,
-                allow_errors=allow_errors,
-                timeout=timeout,
-                meta_override=True,
-            )
+            client.execute()
+            error = exc_string = None
+        except (CellExecutionError, CellTimeoutError) as err:
+            error, exc_string = err, _formatted(err)
+        except DeadKernelError as err:
+            process = started.get("process")
+            code = process.poll() if process is not None else None
+            try:
+                raise DeadKernelError(death_note(code)) from err
+            except DeadKernelError as died:
+                error, exc_string = died, _formatted(died)
         except RuntimeError as err:
-            failure = f"{type(err).__name__}: {err}"
+            error, exc_string = err, _formatted(err)
             if "kernel_info" in str(err):  # 内核没能启动：重试
                 continue
-            break
-        seconds = time.perf_counter() - start
-        error = None if result.err is None else result.exc_string
-        return trial, seconds, error
-    return notebook, time.perf_counter() - start, failure
+        finally:
+            _Kernel.manager = None
+        break
+    return ExecutionResult(
+        nb, cwd, time.perf_counter() - start, error, exc_string
+    )
+
+
+# 这次构建里并行执行失败的章节：{笔记本摘要: (执行到出错处的笔记本, 秒数,
+# 异常, 调用栈)}。myst-nb 读到这一页时直接拿它报告，不再执行第二次。
+_FAILED: dict[str, tuple] = {}
+
+
+def notebook_key(notebook) -> str:
+    """执行前的笔记本（含依赖摘要）的摘要：认出 myst-nb 要执行的是哪一章。
+    单元格的 id 不算：每读一次 .md 都是新的随机数。"""
+    content = {
+        "metadata": notebook.metadata,
+        "cells": [
+            [cell.cell_type, cell.source, cell.metadata]
+            for cell in notebook.cells
+        ],
+    }
+    text = json.dumps(content, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def run_or_recall(nb, cwd, timeout, allow_errors, **kwargs):
+    """myst-nb 用来执行章节的函数：这一章在并行执行时已经失败过，就把那次的
+    结果交给 myst-nb 报告（输出照样显示到出错的单元格为止），否则执行它。"""
+    from jupyter_cache.executors.utils import ExecutionResult
+
+    failed = _FAILED.pop(notebook_key(nb), None)
+    if failed is None:
+        return run_notebook(nb, cwd, timeout, allow_errors, **kwargs)
+    executed, seconds, error, exc_string = failed
+    for cell, done in zip(nb.cells, executed.cells, strict=True):
+        if cell.cell_type == "code":
+            cell.outputs = done.outputs
+            cell.execution_count = done.get("execution_count")
+    nb.metadata.update(executed.metadata)
+    logger.info("[dlbook] 并行执行时已经失败，直接报告那次的错误（不再执行）")
+    return ExecutionResult(nb, cwd, seconds, error, exc_string)
+
+
+def _patch_executor() -> None:
+    """myst-nb 的缓存执行改用 ``run_or_recall``。"""
+    import myst_nb.core.execute.cache as nb_cache
+
+    nb_cache.single_nb_execution = run_or_recall
+
+
+# ---------- 并行执行的工作进程 ----------
+
+
+def _worker_started(parent: int, stop) -> None:
+    """工作进程的初始化：自成一个会话（终端的 Ctrl-C 只交给主进程处理），
+    主进程叫停（``stop``）或者死掉时，结束自己的内核并立即退出。"""
+    if hasattr(os, "setsid"):
+        os.setsid()
+
+    def watch() -> None:
+        while not stop.wait(0.2):
+            if os.getppid() != parent:
+                break
+        _end_kernel()
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _execute(
+    notebook,
+    cwd: str,
+    allow_errors: bool,
+    timeout: int | None,
+    in_temp: bool = False,
+):
+    """在工作进程里执行一章；返回 (执行后的笔记本, 秒数, 异常或 None,
+    调用栈或 None)。异常传不回主进程时换成同样信息的 RuntimeError。"""
+    trial = nbformat.from_dict(copy.deepcopy(notebook))
+    place = (
+        tempfile.TemporaryDirectory()
+        if in_temp  # execution_in_temp：与 myst-nb 一样在临时目录里执行
+        else contextlib.nullcontext(cwd)
+    )
+    with place as where:
+        result = run_notebook(
+            trial,
+            cwd=os.path.abspath(where),
+            allow_errors=allow_errors,
+            timeout=timeout,
+            meta_override=True,
+        )
+    error = result.err
+    if error is not None:
+        try:
+            pickle.loads(pickle.dumps(error))
+        except Exception:
+            error = RuntimeError(f"{type(error).__name__}: {error}")
+    return trial, result.time, error, result.exc_string
+
+
+def _stop_workers(pool: ProcessPoolExecutor, stop) -> None:
+    """中断时：取消还没开始的章节，工作进程结束各自的内核后退出。"""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    stop.set()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.join(timeout=5)
+        if process.is_alive():  # 没有响应：直接结束（它的内核自己会退出）
+            process.kill()
+            process.join(timeout=5)
+
+
+# ---------- 需要执行的章节：与 myst-nb 逐章执行时的判断完全相同 ----------
+
+
+class _Quiet:
+    """什么也不记的 logger（只用来问 myst-nb 会怎样处理一页）。"""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def page_config(nb_config, notebook):
+    """一页自己的 myst-nb 设置：全局设置加上这页 front matter 里的
+    ``mystnb``（如 ``execution_mode``、``execution_timeout``、
+    ``execution_allow_errors``），内核名按 ``nb_kernel_rgx_aliases`` 换过。
+    与 ``myst_nb.sphinx_.Parser.parse`` 的做法相同；设置写错时返回 None
+    （交给 myst-nb 读这一页时报告）。"""
+    from myst_nb.core.nb_to_tokens import nb_node_to_dict
+
+    kernel = notebook.metadata.get("kernelspec", {}).get("name", None)
+    if kernel is not None and nb_config.kernel_rgx_aliases:
+        for pattern, alias in nb_config.kernel_rgx_aliases.items():
+            if re.fullmatch(pattern, kernel):
+                notebook.metadata["kernelspec"]["name"] = alias
+                break
+    if nb_config.metadata_key not in notebook.metadata:
+        return nb_config
+    overrides = nb_node_to_dict(notebook.metadata[nb_config.metadata_key])
+    overrides.pop("output_folder", None)
+    try:
+        return nb_config.copy(**overrides)
+    except Exception:
+        return None
+
+
+def executes_from_cache(notebook, path: Path, config, read_fmt) -> bool:
+    """myst-nb 会不会用执行缓存执行这一页：问 myst-nb 自己的
+    ``create_client``（它按 ``execute.exclude_patterns`` 与这页的
+    ``execution_mode`` 决定），而不是另写一遍规则。只建客户端，不执行。"""
+    from myst_nb.core.execute import NotebookClientCache, create_client
+
+    client = create_client(notebook, str(path), config, _Quiet(), read_fmt)
+    return type(client) is NotebookClientCache
 
 
 def _budgets(root: Path) -> dict[str, float]:
@@ -170,36 +427,49 @@ def _last_runtime(cache, uri: str) -> float:
     return max(times, default=0.0)
 
 
-def _execute_in_parallel(
-    app: Sphinx, env: BuildEnvironment, docnames: list[str]
-) -> None:
+def _stale_chapters(env: BuildEnvironment, docnames, cache) -> list[tuple]:
+    """缓存里没有、myst-nb 会用执行缓存执行的章节：
+    [(路径, 笔记本, 读取格式, 这一页的 myst-nb 设置)]。"""
     import myst_nb.sphinx_ as nb_sphinx
-    from jupyter_cache import get_cache
-    from jupyter_cache.base import CacheBundleIn
 
-    nb_config = env.mystnb_config
-    jobs = exec_jobs()
-    if nb_config.execution_mode != "cache" or jobs < 2:
-        return
-    cache = get_cache(nb_config.execution_cache_path)
-    pending = []
+    stale = []
     for docname in sorted(docnames):
         path = Path(env.doc2path(docname))
         text = path.read_text("utf-8")
         reader = nb_sphinx.create_nb_reader(
-            str(path), env.myst_config, nb_config, text
+            str(path), env.myst_config, env.mystnb_config, text
         )
         if reader is None:
             continue
         notebook = reader.read(text)
         if not any(cell.cell_type == "code" for cell in notebook.cells):
             continue
+        config = page_config(env.mystnb_config, notebook)
+        if config is None or not executes_from_cache(
+            notebook, path, config, reader.read_fmt
+        ):
+            continue  # 这页不执行（或交给 myst-nb 报告设置的错误）
         try:
             cache.match_cache_notebook(notebook)
             continue  # 缓存里已有
         except KeyError:
             pass
-        pending.append((path, notebook, reader.read_fmt))
+        stale.append((path, notebook, reader.read_fmt, config))
+    return stale
+
+
+def _execute_in_parallel(
+    app: Sphinx, env: BuildEnvironment, docnames: list[str]
+) -> None:
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    _FAILED.clear()
+    jobs = exec_jobs()
+    if env.mystnb_config.execution_mode != "cache" or jobs < 2:
+        return
+    cache = get_cache(env.mystnb_config.execution_cache_path)
+    pending = _stale_chapters(env, docnames, cache)
     if len(pending) < 2:
         return  # 一章也不必并行：交给 myst-nb
     # 最长的先开始，总用时最短：按上次的执行时间，没有记录时按时间预算
@@ -215,25 +485,40 @@ def _execute_in_parallel(
     workers = min(jobs, len(pending))
     logger.info(f"[dlbook] 并行执行 {len(pending)} 章（{workers} 个内核）")
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    stop = context.Event()
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=context,
+        initializer=_worker_started,
+        initargs=(os.getpid(), stop),
+    )
+    try:
         futures = {
             pool.submit(
                 _execute,
                 notebook,
                 str(path.parent),
-                nb_config.execution_allow_errors,
-                nb_config.execution_timeout,
-            ): (path, read_fmt)
-            for path, notebook, read_fmt in pending
+                config.execution_allow_errors,
+                config.execution_timeout,
+                config.execution_in_temp,
+            ): (path, notebook, read_fmt)
+            for path, notebook, read_fmt, config in pending
         }
         for future in as_completed(futures):
-            path, read_fmt = futures[future]
+            path, notebook, read_fmt = futures[future]
             try:
-                executed, seconds, error = future.result()
-            except Exception as err:  # 子进程本身出了问题
-                executed, seconds, error = None, 0.0, repr(err)
+                executed, seconds, error, exc_string = future.result()
+            except Exception as err:  # 工作进程本身出了问题：交给 myst-nb
+                logger.info(f"{path}: 并行执行没有结果（{err!r}）")
+                continue
             if error is not None:
-                # 不存缓存：myst-nb 读这一页时会再执行一次，按平常的方式报错
+                # 不存缓存；myst-nb 读这一页时按平常的方式报告这次的错误
+                _FAILED[notebook_key(notebook)] = (
+                    executed,
+                    seconds,
+                    error,
+                    exc_string,
+                )
                 logger.info(f"{path}: Executing notebook failed in parallel")
                 continue
             stage = cache.add_nb_to_project(str(path), read_data=read_fmt)
@@ -247,6 +532,10 @@ def _execute_in_parallel(
             logger.info(
                 f"{path}: Executing notebook in parallel: {seconds:.2f} s"
             )
+    except BaseException:  # Ctrl-C 或别的错误：不等还在执行的章节
+        _stop_workers(pool, stop)
+        raise
+    pool.shutdown()
 
 
 def _notebook_digests(app: Sphinx, env: BuildEnvironment) -> dict[str, str]:
@@ -289,6 +578,7 @@ def _configure(app: Sphinx, config: Config) -> None:
     cache_dir = Path(app.outdir).parent / ".jupyter_cache" / "chapters"
     config.nb_execution_cache_path = str(cache_dir)
     _patch_reader(Path(app.srcdir))
+    _patch_executor()
     app.env_build_started = _dt.datetime.now().timestamp()  # 供执行统计区分
 
 

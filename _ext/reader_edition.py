@@ -47,8 +47,9 @@ GLUE_NOTE = (
     "# 这个单元格只为网页记录数字（glue），网页上不显示；读者可以跳过。"
 )
 SOLUTION_HINT = (
-    "解答默认折叠：先自己做，再点标题左边的三角形展开。"
-    "“运行全部”时解答里的代码也会运行，结果同样收在折叠里。"
+    "解答默认折叠：先自己做，再点下面的“cells hidden”按钮"
+    "（或标题左边的三角形）展开。“运行全部”时解答里的代码也会运行，"
+    "结果同样收在折叠里。"
 )
 
 
@@ -133,13 +134,10 @@ class MarkdownWriter:
         self.buffer: list[str] = []
         self.in_table = False
         self.solution_level: int | None = None  # 刚结束的解答的标题级别
-        self.finished = False
         self.citations: dict[str, str] = {}  # 锚点 → 网页上的引用文字
         # 网页上没有的代码单元格（remove-cell），按它们在源文件里的行号
         # 插回原处：(行号, 单元格序号)
-        shown = set()
         self.source_map = executed.metadata.get("source_map", [])
-        self.shown = shown
         self.pending: list[tuple[int, int]] = []
 
     # ----- 单元格 -----
@@ -227,7 +225,6 @@ class MarkdownWriter:
             self.add_removed(index)
         self.pending = []
         self.flush()
-        self.finished = True  # 最后一个解答之后只剩文献表，不必补标题
 
     # ----- 块级节点 -----
 
@@ -261,8 +258,7 @@ class MarkdownWriter:
         self.flush()
         title = section[0]
         number = self.section_number(section, level)
-        heading = "#" * min(level, 6) + " " + number + self.inline(title)
-        self.buffer.append(heading)
+        self.buffer.append(self.heading(level, number + self.inline(title)))
         body = nodes.Element()
         body.children = section.children[1:]
         self.walk(body, level)
@@ -310,7 +306,7 @@ class MarkdownWriter:
     def close_solution(self, kind: str, text: str) -> None:
         """解答之后若不是同级或更高级的标题，补一个标题，折叠到此为止。"""
         level, self.solution_level = self.solution_level, None
-        if level is None or self.finished:
+        if level is None:
             return
         match = re.match(r"(#{1,6}) ", text) if kind == "markdown" else None
         if match and len(match.group(1)) <= level:
@@ -479,7 +475,10 @@ class MarkdownWriter:
         if isinstance(node, nodes.emphasis):
             return f"<em>{self.inline(node)}</em>"
         if isinstance(node, nodes.literal):
-            return code_span(node.astext())
+            code = node.astext()
+            if self.in_table:  # GFM 表格里的 | 即使在行内代码里也要转义
+                code = code.replace("|", "\\|")
+            return code_span(code)
         if isinstance(node, nodes.math):
             latex = node.astext()
             if self.in_table:  # 表格里的 | 会被当成分隔线

@@ -5,7 +5,11 @@
 - 查询按索引自己的词表切词、含有完整短语的页面排在最前（``phrase_search.js``，
   作为中文搜索的 ``js_splitter_code`` 放进 ``language_data.js``）；
 - 每页去掉空白的正文写到 ``_static/dlbook-page-text.js``，只有搜索页载入，
-  用来判断哪一页含有完整的短语。
+  用来判断哪一页含有完整的短语；
+- Sphinx 的中文搜索把见过的拉丁词记在一个类属性的列表里，每个词都要在整个
+  列表里查一遍：输出越长越慢（平方级：打印 20 MB 的一章要构建 644 秒），
+  而且这个列表在同一个进程里跨构建累积（``scripts/preview.py``）。这里改成
+  每次构建新建的集合，查找结果不变。
 """
 
 from __future__ import annotations
@@ -20,17 +24,20 @@ from sphinx.config import Config
 from sphinx.errors import ConfigError
 from sphinx.search.zh import SearchChinese
 
+try:
+    import jieba
+except ImportError:  # _configure 会说明怎样安装
+    jieba = None
+
 USER_DICT = Path("book") / "_static" / "jieba_userdict.txt"
 
 
 def _configure(app: Sphinx, config: Config) -> None:
-    try:
-        import jieba  # noqa: F401
-    except ImportError as err:
+    if jieba is None:
         # 没有 jieba 时 Sphinx 只索引拉丁字母，中文搜索会静默失效
         raise ConfigError(
             "中文搜索需要 jieba：请先 pip install -r requirements.txt"
-        ) from err
+        )
     user_dict = Path(app.srcdir) / USER_DICT
     if not user_dict.is_file():
         raise ConfigError(f"找不到 jieba 用户词典 {user_dict}")
@@ -40,11 +47,23 @@ def _configure(app: Sphinx, config: Config) -> None:
 
 
 class PhraseSearchChinese(SearchChinese):
-    """Sphinx 的中文搜索，加上浏览器里按索引词表切分查询的 splitQuery。"""
+    """Sphinx 的中文搜索，加上浏览器里按索引词表切分查询的 splitQuery；
+    见过的拉丁词放在每个实例（每次构建一个）自己的集合里。"""
 
     js_splitter_code = (
         Path(__file__).with_name("phrase_search.js").read_text("utf-8")
     )
+
+    def init(self, options: dict[str, str]) -> None:
+        super().init(options)
+        self.latin_terms: set[str] = set()
+
+    def split(self, input: str) -> list[str]:
+        # 与上游的 SearchChinese.split 相同，只是记进集合而不是类属性的列表
+        chinese = list(jieba.cut_for_search(input)) if jieba else []
+        latin = [term.strip() for term in self.latin1_letters.findall(input)]
+        self.latin_terms.update(latin)
+        return chinese + latin
 
 
 PAGE_TEXT = "dlbook-page-text.js"

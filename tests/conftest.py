@@ -253,9 +253,13 @@ class ScratchBook:
             "format: jb-book\nroot: book/index\n", "utf-8"
         )
 
-    def write_page(self, body: str, name: str = "index") -> None:
-        """写一页；``name`` 不是 index 时把它加进目录。"""
-        (self.root / f"book/{name}.md").write_text(HEADER + body, "utf-8")
+    def write_page(
+        self, body: str, name: str = "index", front: str = ""
+    ) -> None:
+        """写一页；``name`` 不是 index 时把它加进目录。``front`` 是加进
+        front matter 的 YAML（如这一页自己的 ``mystnb`` 设置）。"""
+        header = HEADER.replace("\n---\n\n", f"\n{front}---\n\n", 1)
+        (self.root / f"book/{name}.md").write_text(header + body, "utf-8")
         if name != "index":
             pages = sorted(p.stem for p in (self.root / "book").glob("*.md"))
             chapters = "".join(
@@ -265,6 +269,26 @@ class ScratchBook:
                 f"format: jb-book\nroot: book/index\nchapters:\n{chapters}",
                 "utf-8",
             )
+
+    def configure(self, old: str, new: str) -> None:
+        """把小书 ``_config.yml`` 里的 ``old`` 换成 ``new``（必须出现）。"""
+        config = self.root / "_config.yml"
+        text = config.read_text("utf-8")
+        assert old in text, old
+        config.write_text(text.replace(old, new, 1), "utf-8")
+
+    def add_extension(self, name: str, source: str) -> None:
+        """加一个只属于这本小书的 Sphinx 扩展（写在小书的 ``_ext/`` 里）。"""
+        (self.root / "_ext" / f"{name}.py").write_text(source, "utf-8")
+        path = self.root / "_config.yml"
+        config = yaml.safe_load(path.read_text("utf-8"))
+        sphinx = config.setdefault("sphinx", {})
+        listed = sphinx.get("config", {}).get("extensions")
+        if listed is not None:  # _config.yml 列出了完整的扩展列表
+            listed.append(name)
+        else:
+            sphinx.setdefault("extra_extensions", []).append(name)
+        path.write_text(yaml.safe_dump(config, allow_unicode=True), "utf-8")
 
     def write_module(self, name: str, source: str) -> None:
         path = self.root / "code" / name / "__init__.py"

@@ -1,10 +1,11 @@
 """构建必须在出问题时失败，并说清楚是什么问题、出在哪一页：
 未标记的单元格报错、断掉的交叉引用、写到 stderr 的输出（例如缺字形的警告）、
-标记了 raises-exception 却不再报错的代码、写错的自测题（``{quiz}``）。
+标记了 raises-exception 却不再报错的代码、超过上限的输出（误打印了整个张量）、
+写错的自测题（``{quiz}``）。
 标记了 raises-exception 的有意报错则照常构建，并把报错显示在页面上；
 写对的自测题也照常构建。
 
-几种问题放在同一本小书的几页里，只构建一次（每次构建要几秒钟）。
+这些问题放在同一本小书的几页里，只构建一次（每次构建要几秒钟）。
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ BROKEN = {
     "noraise": (
         "# 不再报错\n\n```{code-cell} ipython3\n:tags: [raises-exception]\n"
         "1 + 1\n```\n"
+    ),
+    # 一个单元格的输出超过上限（build_guards.OUTPUT_LIMIT，100 KB 文字）；
+    # 分成很多行：myst-nb 合并输出流时用的正则对极长的单行是平方级的
+    "huge": (
+        "# 很长的输出\n\n```{code-cell} ipython3\n"
+        "print('\\n'.join(['x' * 99] * 2_000))\n```\n"
     ),
 }
 # 写错的自测题：报错里的字样 → 指令的写法（都在 quiz 一页里）
@@ -90,12 +97,13 @@ SYMPTOM = {
     "xref": "no-such-label",
     "stderr": "stderr",
     "noraise": "raises-exception",
+    "huge": "超过上限 100 KB",
     "quiz": "自测题",
 }
 
 
 def test_each_broken_page_fails_the_build_with_its_own_error(tmp_path):
-    """一本首页正常、另外四页各有一种问题的小书（只构建一次）：构建失败，
+    """一本首页正常、另外几页各有一种问题的小书（只构建一次）：构建失败，
     每一页的问题都在输出里、点名那一页；正常的首页不被牵连。"""
     book = ScratchBook(tmp_path)
     book.write_page("# 首页\n\n正文。\n")

@@ -35,6 +35,13 @@ def test_unclosed_fence_is_found_with_its_line():
     assert build_guards.unclosed_fence(closed) is None
     # 更短的围栏不能闭合更长的
     assert build_guards.unclosed_fence("````{note}\n```\n") == 1
+    # MyST 的 ::: 围栏（colon_fence）
+    assert build_guards.unclosed_fence("# t\n:::{note}\n正文\n") == 2
+    assert build_guards.unclosed_fence(":::{note}\n正文\n:::\n") is None
+    # 正文类指令里面的围栏也要成对；代码单元格里的 ::: 只是代码
+    assert build_guards.unclosed_fence("::::{note}\n:::{tip}\nx\n::::\n") == 2
+    assert build_guards.unclosed_fence(":::{note}\n```{code-cell}\n:::\n") == 2
+    assert build_guards.unclosed_fence("```{code-cell}\n:::\n```\n") is None
 
 
 @pytest.mark.parametrize(
@@ -183,34 +190,102 @@ def test_unknown_directive_keeps_failing_on_rerun(tmp_path):
 
 @pytest.mark.slow
 def test_every_broken_chapter_is_reported(tmp_path):
+    """myst-nb 逐章执行（DLBOOK_EXEC_JOBS=1）：出错的章节都执行、都报告，
+    内核死掉的一章也一样（写明退出码），其余页面照常写出。"""
     book = ScratchBook(tmp_path)
     book.write_page("# 首页\n")
     book.write_page("# 第一章\n\n" + CELL % "1 / 0", name="first")
-    book.write_page("# 第二章\n\n" + CELL % "undefined_name", name="second")
-    result = book.build()
+    book.write_page(
+        "# 第二章\n\n" + CELL % "import os\nos._exit(3)", name="second"
+    )
+    book.write_page("# 第三章\n\n" + CELL % "undefined_name", name="third")
+    result = book.build(DLBOOK_EXEC_JOBS="1")
     assert result.returncode != 0
     text = output(result)
-    assert "book/first" in text and "book/second" in text
+    assert "please report" not in text.lower()  # 不是 Sphinx 自己崩溃
+    assert all(f"book/{name}" in text for name in ("first", "second", "third"))
     reports = tmp_path / "_build/html/reports"
-    summary = (reports / "failures.txt").read_text("utf-8")
-    assert "ZeroDivisionError" in summary and "NameError" in summary
-    assert (reports / "book/first.err.log").is_file()
-    assert (reports / "book/second.err.log").is_file()
+    summary = (reports / "failures.txt").read_text("utf-8").splitlines()
+    assert len(summary) == 3
+    assert "ZeroDivisionError" in summary[0]
+    assert "DeadKernelError" in summary[1] and "退出码 3" in summary[1]
+    assert "NameError" in summary[2]
+    for name in ("first", "second", "third"):
+        assert (reports / f"book/{name}.err.log").is_file()
+    assert (tmp_path / "_build/html/book/index.html").is_file()
+
+
+# 书稿里悄悄出错的写法：每页一种，一次构建
+SILENT_MISTAKES = {
+    "backticks": ("# 围栏\n\n```{note}\n这里忘了闭合\n\n后面的正文\n", "```"),
+    "colons": ("# 围栏\n\n:::{note}\n这里忘了闭合\n\n后面的正文\n", ":::"),
+    "tag": (
+        "# 标签\n\n```{code-cell} ipython3\n"
+        ":tags: [hide-inputt]\n1 + 1\n```\n",
+        "hide-inputt",
+    ),
+    "tagkey": (
+        "# 选项\n\n```{code-cell} ipython3\n:tag: [hide-input]\n1 + 1\n```\n",
+        "'tag'",
+    ),
+}
 
 
 @pytest.mark.slow
-def test_unclosed_fence_and_misspelt_tag_fail_the_build(tmp_path):
+def test_unclosed_fences_and_misspelt_tags_fail_the_build(tmp_path):
+    """没有闭合的 ``` 与 ::: 围栏、拼错的标签、拼错的 ``:tags:`` 选项：
+    构建失败，每一页的问题都在输出里点名那一页。"""
     book = ScratchBook(tmp_path)
-    book.write_page("# 围栏\n\n```{note}\n这里忘了闭合\n\n后面的正文\n")
-    result = book.build()
-    assert result.returncode != 0 and "没有闭合" in output(result)
-    book = ScratchBook(tmp_path / "tag")
-    book.write_page(
-        "# 标签\n\n```{code-cell} ipython3\n:tags: [hide-inputt]\n1 + 1\n```\n"
-    )
+    book.write_page("# 首页\n")
+    for name, (body, _) in SILENT_MISTAKES.items():
+        book.write_page(body, name)
     result = book.build()
     assert result.returncode != 0
-    assert "hide-inputt" in output(result)
+    lines = output(result).splitlines()
+    for name, (_, symptom) in SILENT_MISTAKES.items():
+        about = [line for line in lines if f"book/{name}.md" in line]
+        assert any(symptom in line for line in about), (name, about)
+    assert any(
+        "book/tagkey.md" in line and "是不是想写 'tags'" in line
+        for line in lines
+    )
+
+
+# 在写完所有页面、构建环境早已存盘之后中断构建（Sphinx 不再发出
+# build-finished）：像在那一刻按下 Ctrl-C，或者进程被 SIGKILL 结束
+STOPPER = """
+import os
+import signal
+
+
+def stop(app, *args):
+    how = os.environ.get("DLBOOK_TEST_STOP")
+    if how == "interrupt":
+        raise KeyboardInterrupt
+    if how == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return []
+
+
+def setup(app):
+    app.connect("html-collect-pages", stop)
+    return {"parallel_read_safe": True}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["interrupt", "kill"])
+def test_an_interrupted_build_does_not_forget_its_warnings(tmp_path, how):
+    book = ScratchBook(tmp_path)
+    book.add_extension("dlbook_test_stop", STOPPER)
+    book.write_page("# 警告\n\n损失是 {glue:text}`no_such_key`。\n")
+    stopped = book.build(DLBOOK_TEST_STOP=how)
+    assert stopped.returncode != 0
+    assert "no_such_key" in output(stopped)
+    assert (tmp_path / "_build/.doctrees/environment.pickle").is_file()
+    again = book.build()  # 什么也没改：上次的警告必须再出现
+    assert again.returncode != 0
+    assert "no_such_key" in output(again)
 
 
 @pytest.mark.slow

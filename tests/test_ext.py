@@ -217,3 +217,23 @@ def test_generated_figures_become_palette_pngs():
     clear = io.BytesIO()
     Image.new("RGBA", (10, 10), (0, 0, 0, 0)).save(clear, format="PNG")
     assert lean_pages.palette_png(clear.getvalue()) is None  # 有透明部分
+
+
+def test_chinese_search_keeps_latin_terms_per_build_in_a_set():
+    """Sphinx 的中文搜索把拉丁词记在类属性的列表里、每个词在整个列表里查一遍
+    （输出越长越慢，且在同一进程里跨构建累积）。本书的子类每次构建一个集合，
+    切词与词干的结果与上游相同。"""
+    import search_dict
+    from sphinx.search.zh import SearchChinese
+
+    text = "张量 Tensor 的形状 shape，ReLU 与 GPU 上的 backward()"
+    ours = search_dict.PhraseSearchChinese({})
+    upstream = SearchChinese({})
+    words = ours.split(text)
+    assert words == upstream.split(text)
+    assert [ours.stem(w) for w in words] == [upstream.stem(w) for w in words]
+    assert ours.stem("GPU") == "gpu"  # 短的缩写词不做词干化
+    assert isinstance(ours.latin_terms, set)
+    assert "ReLU" in ours.latin_terms
+    # 下一次构建（新的实例）从空集合开始，上一次的词不会带过来
+    assert search_dict.PhraseSearchChinese({}).latin_terms == set()

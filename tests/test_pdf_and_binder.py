@@ -62,3 +62,36 @@ def test_pdf_has_every_chapter_with_typeset_math(built_site):
     pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
     assert pages > 5 * len(chapter_pages())
     assert PDF_HREF in index_page.read_text("utf-8")  # 生成后才有链接
+    assert "部首换回了常用字" in result.stdout
+    assert_pdf_text_is_searchable(built_site / "deep-learning-basics.pdf")
+
+
+def assert_pdf_text_is_searchable(path) -> None:
+    """PDF 的文字层：没有一个字形映射到部首（整本书每个字体的 ToUnicode），
+    开头几页（目录）里搜得到“目录”“参考文献”“常见问题”与每一章的标题。"""
+    import build_pdf
+    from pypdf import PdfReader
+
+    reader = PdfReader(path)
+    radicals, seen = set(), set()
+    for page in reader.pages:
+        for font in build_pdf.fonts_in(page.get("/Resources"), seen):
+            if "/ToUnicode" in font:
+                data = font["/ToUnicode"].get_object().get_data()
+                text = "".join(
+                    build_pdf.cmap_entries(data.decode("latin-1")).values()
+                )
+                radicals.update(filter(build_pdf.is_radical, text))
+    assert radicals == set(), f"文字层里有部首：{sorted(radicals)}"
+    front = "".join(page.extract_text() for page in reader.pages[:3])
+    front = "".join(front.split())  # 抽出的文字里空格多少不一
+    titles = [
+        next(
+            line[2:]
+            for line in (ROOT / f"{name}.md").read_text("utf-8").splitlines()
+            if line.startswith("# ")
+        )
+        for name in chapter_pages()
+    ]
+    for word in ("目录", "参考文献", "常见问题", *titles):
+        assert "".join(word.split()) in front, word

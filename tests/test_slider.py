@@ -89,6 +89,12 @@ def test_html_shows_the_default_frame_and_a_labelled_control():
     assert '".dlbook-slider-noscript").hidden = true' in page
 
 
+def test_plain_text_repr_is_one_short_line():
+    """笔记本把 repr 存作 text/plain：不能是几百 KB 的帧字节。"""
+    _, result = make(default=2)
+    assert repr(result) == "<滑块图：参数 a，3 帧，默认 a = 3>"
+
+
 def test_html_is_escaped_and_the_id_depends_on_the_content():
     _, plain = make()
     _, tricky = make(values=["a < 1", 'a = "2"', "a & 3"], label="<b>")

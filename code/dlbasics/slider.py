@@ -95,6 +95,13 @@ class SliderFigure:
     default: int
     alt: str
 
+    def __repr__(self) -> str:
+        """笔记本里的纯文本表示：一句说明，而不是几百 KB 的帧字节。"""
+        return (
+            f"<滑块图：{self.label}，{len(self.frames)} 帧，"
+            f"默认 {self.values[self.default]}>"
+        )
+
     @property
     def element_id(self) -> str:
         """由内容决定的 id：同样的图两次构建得到同样的 HTML。"""
