@@ -399,7 +399,12 @@ def key_node(questions: list[quiz_question]) -> quiz_key:
                 index is not None and index in question.get("answer", [])
             ):
                 for child in feedback.children:
-                    item += child.deepcopy()
+                    copy = child.deepcopy()
+                    # 复制的 glue 数字不再算作页面上的 glue（每个只数一次）
+                    for pasted in copy.findall(nodes.inline):
+                        if "pasted-text" in pasted["classes"]:
+                            pasted["classes"].remove("pasted-text")
+                    item += copy
         items += item
     key += items
     return key
