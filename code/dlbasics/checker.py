@@ -354,12 +354,11 @@ def call_with_trace_limit(fn: Callable, args: tuple, seconds: float):
 def where_it_failed(error: BaseException) -> str:
     """异常发生在读者代码的哪一行（跳过 torch 与本包内部）。"""
     frames = traceback.extract_tb(error.__traceback__)
+    inside = ("/dlbasics/", "/site-packages/", "/torch/", "/lib/python")
     mine = [
         f
         for f in frames
-        if "dlbasics" not in f.filename
-        and "site-packages" not in f.filename
-        and "torch" not in f.filename
+        if not any(part in f.filename.replace("\\", "/") for part in inside)
     ]
     if not mine:
         return ""
