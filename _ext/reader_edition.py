@@ -55,6 +55,11 @@ class UnsupportedNode(Exception):
     """读者版遇到了不会写成 Markdown 的节点：宁可构建失败，也不悄悄丢掉。"""
 
 
+# 别的扩展定义的块级节点怎样写成 Markdown：节点名 → writer(MarkdownWriter,
+# 节点) → 文本（如 quiz.py 的自测题）
+BLOCK_WRITERS: dict = {}
+
+
 # ---------- Markdown 文本 ----------
 
 _ESCAPE = re.compile(r"([\\`*_\[\]<>$|~&])")
@@ -322,6 +327,8 @@ class MarkdownWriter:
 
     def block(self, node: nodes.Node) -> str:
         """不含代码单元格的块级节点写成 Markdown。"""
+        if node.tagname in BLOCK_WRITERS:
+            return BLOCK_WRITERS[node.tagname](self, node)
         if isinstance(node, nodes.paragraph):
             return escape_line_starts(self.inline(node))
         if isinstance(node, nodes.bullet_list | nodes.enumerated_list):

@@ -154,6 +154,12 @@ def test_every_page_loads_cleanly_offline_and_accessibly(
         if v["impact"] in ("serious", "critical")
     ]
     assert serious == [], f"{page} 的无障碍问题：{serious}"
+    # 每一章的自测题（同一次打开页面里检查，省去再打开一次的时间）
+    assert (tab.locator(".dlbook-quiz").count() > 0) == (
+        page in quiz_chapters()
+    )
+    if page in quiz_chapters():
+        answer_every_quiz_then_dark_phone_and_print(tab, log, page)
     tab.close()
 
 
@@ -571,3 +577,149 @@ def test_404_page_links_home_wherever_the_site_is_hosted(
     finally:
         server.shutdown()
         server.server_close()
+
+
+# ---------- 自测题（_ext/quiz.py 与 static/dlbook-quiz.js） ----------
+
+
+def quiz_chapters() -> list[str]:
+    from conftest import chapter_pages
+
+    return chapter_pages()
+
+
+# 文字里去掉公式（MathJax 排版后的文字与源码不同），空白合成一个
+TEXT_OF = """node => {
+  const copy = node.cloneNode(true);
+  copy.querySelectorAll('mjx-container, .math, .dlbook-quiz-note-head')
+    .forEach(e => e.remove());
+  return copy.textContent.replace(/\\s+/g, ' ').trim();
+}"""
+
+QUIZ_STATE = f"""quiz => ({{
+  state: quiz.getAttribute('data-state'),
+  live: ({TEXT_OF})(quiz.querySelector('.dlbook-quiz-feedback')),
+}})"""
+
+NOTE_TEXT = f"""(quiz, selector) =>
+  ({TEXT_OF})(quiz.querySelector('.dlbook-quiz-answer ' + selector))"""
+
+
+def quiz_state(quiz) -> dict:
+    return quiz.evaluate(QUIZ_STATE)
+
+
+def answer_choice(tab, quiz, chosen: list[int], before: list[int]) -> None:
+    """只用键盘：在选项上按空格选中（复选框再按一次取消），再到按钮上按回车。"""
+    inputs = quiz.locator(".dlbook-quiz-option input")
+    radio = quiz.get_attribute("data-kind") == "single"
+    for k in chosen if radio else sorted(set(before) ^ set(chosen)):
+        inputs.nth(k).focus()
+        tab.keyboard.press("Space")
+    quiz.locator(".dlbook-quiz-check").focus()
+    tab.keyboard.press("Enter")
+
+
+def answer_number(tab, quiz, text: str) -> None:
+    field = quiz.locator(".dlbook-quiz-numeric input")
+    field.focus()
+    tab.keyboard.press("Control+A")
+    tab.keyboard.press("Backspace")
+    tab.keyboard.type(text)
+    tab.keyboard.press("Enter")  # 输入框里按回车就是检查
+
+
+def answer_every_quiz_then_dark_phone_and_print(tab, log, name) -> None:
+    """每一章的每道自测题（由上面逐页的测试调用）：键盘作答，错的选项显示
+    它自己的反馈，对的标为正确；数值题在容许误差之内算对、之外算错；结果写进
+    role=status 的区域；没有控制台错误。然后同一页：深色模式下自测题的对比度
+    够，360 px 宽的手机上不超出屏幕，打印时按钮与反馈不见、章末印出答案。"""
+    import json
+
+    from axe_playwright_python.sync_playwright import Axe
+
+    # 只看这里以后的控制台错误：上面整页的 axe 检查会去取一个不存在的
+    # basic.css（它按页面而不是样式表的地址解析 @import），那不是页面的错
+    seen = len(log["errors"])
+    quizzes = tab.locator(".dlbook-quiz")
+    count = quizzes.count()
+    assert count >= 4
+    # 单选组只占一个 Tab 位置：从第一个选项按 Tab，不再经过组里的其他选项
+    # （选项里的公式可以获得焦点，是 MathJax 的无障碍菜单），就到“检查答案”
+    single = tab.locator('.dlbook-quiz[data-kind="single"]').first
+    single.locator("input").first.focus()
+    for _ in range(10):
+        tab.keyboard.press("Tab")
+        focused = tab.evaluate(
+            "() => [document.activeElement.className,"
+            " document.activeElement.type]"
+        )
+        assert focused[1] != "radio", "Tab 停在了同一组的其他选项上"
+        if focused[0] == "dlbook-quiz-check":
+            break
+    assert focused[0] == "dlbook-quiz-check"
+    for i in range(count):
+        quiz = quizzes.nth(i)
+        assert quiz.locator(".dlbook-quiz-check").is_enabled(), "脚本没有运行"
+        if quiz.get_attribute("data-kind") == "numeric":
+            value = float(quiz.get_attribute("data-value"))
+            tol = float(quiz.get_attribute("data-tolerance"))
+            if quiz.get_attribute("data-relative") == "true":
+                tol *= abs(value)
+            outside = value + 2 * tol + max(abs(value), 1)
+            answer_number(tab, quiz, f"{outside:.12g}")
+            state = quiz_state(quiz)
+            hint = quiz.evaluate(NOTE_TEXT, '[data-role="hint"]')
+            assert state["state"] == "wrong" and "偏大" in state["live"]
+            assert hint in state["live"]
+            answer_number(tab, quiz, f"{value + tol / 2:.12g}")
+            state = quiz_state(quiz)
+            explanation = quiz.evaluate(NOTE_TEXT, '[data-role="explanation"]')
+            assert state["state"] == "correct" and "正确" in state["live"]
+            assert explanation in state["live"]
+            continue
+        right = json.loads(quiz.get_attribute("data-answer"))
+        options = quiz.locator(".dlbook-quiz-option").count()
+        wrong = next(k for k in range(options) if k not in right)
+        answer_choice(tab, quiz, [wrong], [])
+        state = quiz_state(quiz)
+        feedback = quiz.evaluate(NOTE_TEXT, f'[data-option="{wrong}"]')
+        assert state["state"] == "wrong" and "✗" in state["live"]
+        assert feedback in state["live"], (name, i)
+        answer_choice(tab, quiz, right, [wrong])  # 改了再查
+        state = quiz_state(quiz)
+        assert state["state"] == "correct" and "✓ 正确" in state["live"]
+        for k in right:
+            assert (
+                quiz.evaluate(NOTE_TEXT, f'[data-option="{k}"]')
+                in (state["live"])
+            )
+    assert log["errors"][seen:] == []
+
+    tab.evaluate("document.documentElement.dataset.theme = 'dark'")
+    # 浅色模式下整页的无障碍检查在上面逐页的测试里；深色模式只变颜色
+    contrast = {"runOnly": ["color-contrast"], "resultTypes": ["violations"]}
+    result = Axe().run(tab, context=".dlbook-quiz", options=contrast)
+    violations = [
+        (v["id"], n["target"])
+        for v in result.response["violations"]
+        for n in v["nodes"]
+    ]
+    assert violations == [], "深色模式下自测题的对比度不够"
+    tab.evaluate("document.documentElement.dataset.theme = 'light'")
+
+    tab.set_viewport_size({"width": 360, "height": 740})
+    for i in range(count):
+        quiz = quizzes.nth(i)
+        box = quiz.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 360
+        assert quiz.evaluate("e => e.scrollWidth <= e.clientWidth + 1")
+
+    tab.emulate_media(media="print")
+    key = tab.locator(".dlbook-quiz-key")
+    assert key.is_visible()
+    chapter = tab.locator("article h1 .section-number").inner_text().strip()
+    assert f"自测 {chapter.rstrip('.')}.{count}：" in key.inner_text()
+    assert quizzes.first.locator(".dlbook-quiz-stem").is_visible()
+    for hidden in (".dlbook-quiz-check", ".dlbook-quiz-answer summary"):
+        assert not quizzes.first.locator(hidden).is_visible()

@@ -64,6 +64,9 @@ def test_pdf_has_every_chapter_with_typeset_math(built_site):
     assert PDF_HREF in index_page.read_text("utf-8")  # 生成后才有链接
     assert "部首换回了常用字" in result.stdout
     assert_pdf_text_is_searchable(built_site / "deep-learning-basics.pdf")
+    # 印出的单页 HTML 里每章末尾有自测答案（打印时显示，见 test_browser.py）
+    single = (ROOT / "_build/singlehtml/book/index.html").read_text("utf-8")
+    assert single.count('class="dlbook-quiz-key"') == len(chapter_pages())
 
 
 def assert_pdf_text_is_searchable(path) -> None:

@@ -411,3 +411,55 @@ def test_pages_workflow_publishes_the_binder_branch():
     assert push["env"]["BRANCH"] == "${{ needs.build.outputs.binder_branch }}"
     assert "git diff --quiet FETCH_HEAD HEAD" in push["run"]
     assert "chmod +x binder/postBuild" in push["run"]
+
+
+def without_math(node) -> str:
+    """网页元素的文字，去掉公式与空白（公式在网页与 Markdown 里写法不同）。"""
+    node = copy.copy(node)
+    for math in node.select(".math"):
+        math.decompose()
+    return re.sub(r"\s+", "", node.get_text())
+
+
+def markdown_without_math(markdown: str) -> str:
+    return re.sub(r"\s+", "", plain(re.sub(r"\$[^$]*\$", "", markdown)))
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_quiz_is_readable_and_answerable_in_the_reader_notebook(site, name):
+    """每道自测题：题号、题干、带字母的选项（数值题写明容许误差），答案、
+    每个选项的反馈和讲解的一节收在 <details> 里（JupyterLab 点开才看到）；
+    打印用的章末答案不进笔记本。"""
+    notebook = reader(site, name)
+    questions = article(site, name).select("div.dlbook-quiz")
+    cells = "\n".join(
+        c.source
+        for c in notebook.cells
+        if c.cell_type == "markdown" and "<strong>自测 " in c.source
+    )
+    blocks = re.split(r"(?=<strong>自测 \d)", cells)[1:]
+    assert len(blocks) == len(questions) >= 4
+    for block, question in zip(blocks, questions, strict=True):
+        assert "<details><summary>显示答案与解析</summary>\n\n" in block
+        assert block.rstrip().endswith("</details>")
+        shown, _, hidden = block.partition("<details>")
+        shown, hidden = (
+            markdown_without_math(shown),
+            markdown_without_math(hidden),
+        )
+        stem = question.select_one(".dlbook-quiz-stem")
+        title = stem.select_one(".dlbook-quiz-title")
+        assert without_math(title.strong) in shown
+        title.decompose()
+        assert without_math(stem) in shown
+        for option in question.select(".dlbook-quiz-option label"):
+            assert without_math(option) in shown
+        answer = question.select_one(".dlbook-quiz-solution")
+        assert without_math(answer) in hidden
+        for note in question.select(".dlbook-quiz-note"):
+            note.select_one(".dlbook-quiz-note-head").decompose()
+            assert without_math(note) in hidden
+        assert (
+            without_math(question.select_one(".dlbook-quiz-explain")) in hidden
+        )
+    assert "自测答案" not in markdown_text(notebook)
