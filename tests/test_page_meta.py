@@ -32,15 +32,15 @@ VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))[
 ]["version"]
 
 
-def git_date(root: Path, path: str) -> str | None:
-    """对照用：``path`` 最后一次提交的日期（UTC），逐个文件问 git。
+def git_date(root: Path, *paths: str) -> str | None:
+    """对照用：``paths`` 中任一文件最后一次提交的日期（UTC），问 git。
 
     与 sphinx-last-updated-by-git 的定义相同：作者日期，合并提交也算
     （``-m``），按 UTC 取日期（``_config.yml`` 的 git_last_updated_timezone）。
     """
     command = ["git", "log", "-1", "-m", "--author-date-order", "--format=%at"]
     result = subprocess.run(
-        [*command, "--", path],
+        [*command, "--", *paths],
         cwd=root,
         capture_output=True,
         text=True,
@@ -50,6 +50,19 @@ def git_date(root: Path, path: str) -> str | None:
         return None
     moment = datetime.datetime.fromtimestamp(int(stamp), datetime.UTC)
     return moment.date().isoformat()
+
+
+def page_sources(name: str) -> list[str]:
+    """决定页面日期的源文件：页面本身，加上它内容所取自的文件。
+
+    参考文献页的条目由 ``references.bib`` 生成，bib 改了页面就变了；
+    sphinx-last-updated-by-git 把它算作这一页的依赖（其余依赖，如 ``code/``
+    与 ``README.md``，在 ``git_exclude_patterns`` 里排除）。
+    """
+    sources = [f"{name}.md"]
+    if "{bibliography}" in (ROOT / f"{name}.md").read_text("utf-8"):
+        sources += book_config()["bibtex_bibfiles"]
+    return sources
 
 
 def cff() -> dict:
@@ -226,7 +239,7 @@ def test_every_page_has_share_metadata_a_date_and_a_report_link(site, name):
     assert len(meta["og:description"]) >= 10
     assert meta["description"] == meta["og:description"]
     footer = soup.select_one(".dlbook-page-info")
-    date = git_date(ROOT, f"{name}.md")
+    date = git_date(ROOT, *page_sources(name))
     if date is None:  # 还没提交的新页面：不显示日期
         assert footer.find("time") is None
     else:
@@ -244,7 +257,7 @@ def test_sitemap_lists_every_page_with_its_date(site):
         re.findall(r"<loc>([^<]+)</loc>(?:<lastmod>([^<]+)</lastmod>)?", text)
     )
     for name in toc_files():
-        date = git_date(ROOT, f"{name}.md")
+        date = git_date(ROOT, *page_sources(name))
         assert urls[base + f"{name}.html"] == (date or "")
 
 
