@@ -136,9 +136,20 @@ def fit_polynomial(
     return torch.linalg.solve(A, Phi.T @ y / n)
 
 
+def _check_poly_mse(w, x, y):
+    check_tensor("w", w, ndim=1, floating=True)
+    check_tensor("x", x, ndim=1, floating=True)
+    check_tensor("y", y, ndim=tuple(range(0, 9)), floating=True)
+    if y.shape != x.shape:
+        raise ValueError(
+            f"y 的形状应与 x 相同（{tuple(x.shape)}，一阶），收到 "
+            f"{tuple(y.shape)}；(n, 1) 的目标请用 y[:, 0] 或 y.reshape(-1)"
+        )
+
+
+@validated_by(_check_poly_mse)
 def poly_mse(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> float:
     """多项式 Σ w_k x^k 在 (x, y) 上的均方误差。"""
-    w = check_tensor("w", w, ndim=1, floating=True)
     pred = poly_features(x, len(w) - 1).double() @ w.double()
     return ((pred - y.double()) ** 2).mean().item()
 

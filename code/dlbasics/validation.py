@@ -236,6 +236,24 @@ def check_memory(
         )
 
 
+def check_step(name: str, h: object, x: torch.Tensor) -> float:
+    """差分的步长 ``h`` 应为正数，且大到能改变 ``x``（浮点张量）。
+
+    ``h`` 小于 ``x`` 的数据类型在 max(1, |x|) 处的间隔（eps·max(1, |x|)）时，
+    x + h 舍入后与 x 相同，差分悄悄地等于 0，所以拒绝。
+    """
+    h = check_positive_float(name, h)
+    finite = x.detach()[torch.isfinite(x.detach())]
+    scale = max(1.0, float(finite.abs().max())) if finite.numel() else 1.0
+    smallest = torch.finfo(x.dtype).eps * scale
+    if h < smallest:
+        raise ValueError(
+            f"{name} 是 {h:g}：步长太小，x + h 与 x 相同，差分恒为 0；"
+            f"{x.dtype} 下请取不小于 {smallest:.1e} 的步长"
+        )
+    return h
+
+
 def check_instance(
     name: str, value: object, expected: type | tuple[type, ...]
 ):
