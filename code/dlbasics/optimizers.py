@@ -16,6 +16,7 @@ from torch import nn
 from dlbasics.utils import seeded_splits
 from dlbasics.validation import (
     check_float,
+    check_float32_range,
     check_generator,
     check_instance,
     check_memory,
@@ -202,6 +203,10 @@ def make_line_data(
     lo, hi = (check_float("x_range", v) for v in x_range)
     if not hi > lo:
         raise ValueError(f"x_range 的上界应大于下界，收到 {x_range!r}")
+    check_float32_range("x_range 的宽度 hi - lo", hi - lo)
+    largest = max(abs(lo), abs(hi))
+    check_float32_range("w × x（w 乘 x_range 的端点）", abs(w) * largest)
+    check_float32_range("w × x + b", abs(w) * largest + abs(b))
     check_memory("n", n * 2)
     x = lo + (hi - lo) * torch.rand(n, 1, generator=generator)
     y = w * x + b + noise * torch.randn(n, 1, generator=generator)

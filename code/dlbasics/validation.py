@@ -236,6 +236,17 @@ def check_memory(
         )
 
 
+def check_float32_range(name: str, value: float) -> None:
+    """一个要用 float32 存的量（如 w·x）的绝对值不能超出 float32 的范围，
+    否则悄悄变成 inf。"""
+    limit = float(torch.finfo(torch.float32).max)
+    if not abs(value) < limit:
+        raise ValueError(
+            f"{name} 可达 {value:.3g}，超出 float32 的范围（约 {limit:.2g}），"
+            "结果会变成 inf；请把它调小"
+        )
+
+
 def check_step(name: str, h: object, x: torch.Tensor) -> float:
     """差分的步长 ``h`` 应为正数，且大到能改变 ``x``（浮点张量）。
 
