@@ -19,6 +19,7 @@ from dlbasics.validation import (
     check_memory,
     check_positive_float,
     check_positive_int,
+    check_seed_fields,
     check_tensor,
     validated_by,
 )
@@ -283,6 +284,9 @@ class GradientConfig:
     n_per_class: int = 100  # 螺旋数据每类的点数
     data_seed: int = 12345
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # 初始化的种子
+
+    def __post_init__(self) -> None:
+        check_seed_fields(self)
 
 
 # 标签: (激活函数, 初始化方案, 是否残差)。标签就是图例里的名字

@@ -23,6 +23,7 @@ from dlbasics.validation import (
     check_memory,
     check_positive_float,
     check_positive_int,
+    check_seed_fields,
     check_tensor,
     validated_by,
 )
@@ -163,6 +164,9 @@ class DigitsConfig:
     small_lr: float = 1e-2
     max_shift: int = 1  # 数据增强：平移的最大像素数
     max_degrees: float = 10.0  # 数据增强：旋转的最大角度
+
+    def __post_init__(self) -> None:
+        check_seed_fields(self)
 
 
 def load_digits_splits(

@@ -19,6 +19,7 @@ from dlbasics.validation import (
     check_generator,
     check_int,
     check_positive_int,
+    check_seed_fields,
     check_tensor,
     validated_by,
 )
@@ -58,6 +59,9 @@ class GeneralizationConfig:
     eval_every: int = 10
     dropout: float = 0.2
     input_jitter: float = 0.1  # 数据增强：每步给训练输入加的噪声的标准差
+
+    def __post_init__(self) -> None:
+        check_seed_fields(self)
 
 
 def target_function(x: torch.Tensor) -> torch.Tensor:

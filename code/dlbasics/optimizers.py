@@ -23,6 +23,7 @@ from dlbasics.validation import (
     check_pair,
     check_positive_float,
     check_positive_int,
+    check_seed_fields,
     check_tensor,
     validated_by,
 )
@@ -400,6 +401,9 @@ class OptimizerConfig:
         "SGD（批量 1）",
         "小批量 SGD（批量 10）",
     )
+
+    def __post_init__(self) -> None:
+        check_seed_fields(self)
 
 
 def make_splits(

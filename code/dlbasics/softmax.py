@@ -21,6 +21,7 @@ from dlbasics.validation import (
     check_pair,
     check_positive_float,
     check_positive_int,
+    check_seed_fields,
     check_tensor,
     validated_by,
 )
@@ -188,6 +189,9 @@ class DoubleSoftmaxConfig:
     num_steps: int = 200  # 全批量训练的步数
     init_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # 初始化的种子，两种做法相同
 
+    def __post_init__(self) -> None:
+        check_seed_fields(self)
+
 
 @dataclass
 class LossTrace:
@@ -277,6 +281,9 @@ class LossChoiceConfig:
     num_steps: int = 100  # 全批量 SGD 的步数
     init_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     target_acc: float = 0.9  # 验证准确率达到它所需的步数
+
+    def __post_init__(self) -> None:
+        check_seed_fields(self)
 
 
 @dataclass(frozen=True)

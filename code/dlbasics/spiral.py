@@ -24,6 +24,7 @@ from dlbasics.validation import (
     check_memory,
     check_positive_float,
     check_positive_int,
+    check_seed_fields,
     check_tensor,
     validated_by,
 )
@@ -45,6 +46,9 @@ class SpiralConfig:
     num_steps: int = 500  # 全批量训练步数（两个模型相同）
     nyu_sgd_lr: float = 1e-3  # NYU 笔记本训练线性模型时的 SGD 学习率
     nyu_sgd_steps: int = 1000  # NYU 笔记本的训练步数
+
+    def __post_init__(self) -> None:
+        check_seed_fields(self)
 
 
 def _check_make_spiral(n_per_class, num_classes, noise, *, generator):

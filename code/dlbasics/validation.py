@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import math
@@ -263,6 +264,27 @@ def check_step(name: str, h: object, x: torch.Tensor) -> float:
             f"{x.dtype} 下请取不小于 {smallest:.1e} 的步长"
         )
     return h
+
+
+def check_seed_fields(config: object) -> None:
+    """实验设置（dataclass）里的种子：名字以 ``seed`` 结尾的字段应是非负整数，
+    以 ``seeds`` 结尾的应是非空的非负整数元组。
+
+    浮点种子会被截断（1.7 当作 1），空的种子元组会让实验返回形状不对的
+    空结果，所以都拒绝。在设置类的 ``__post_init__`` 里调用。
+    """
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if field.name.endswith("seeds"):
+            if not isinstance(value, tuple) or not value:
+                raise ValueError(
+                    f"{field.name} 应是非空的整数元组，如 (0, 1, 2)，"
+                    f"收到 {_describe(value)}"
+                )
+            for seed in value:
+                check_int(f"{field.name} 中的种子", seed, minimum=0)
+        elif field.name.endswith("seed"):
+            check_int(field.name, value, minimum=0)
 
 
 def check_instance(

@@ -20,6 +20,7 @@ from dlbasics.validation import (
     check_memory,
     check_positive_float,
     check_positive_int,
+    check_seed_fields,
     check_tensor,
     validated_by,
 )
@@ -53,6 +54,9 @@ class WidthDepthConfig:
     deep_small_lr: float = 0.002
     widths: tuple[int, ...] = (16, 64, 256)  # 选读：只有一个隐藏层时的宽度
     width_lr: float = 0.03
+
+    def __post_init__(self) -> None:
+        check_seed_fields(self)
 
 
 def mlp_param_count(
