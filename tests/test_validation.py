@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import math
 import pkgutil
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -928,6 +929,61 @@ def test_line_data_ranges_that_overflow_float32_are_refused():
         optimizers.make_line_data(w=1e38, x_range=(0.0, 10.0), generator=gen())
     X, y = optimizers.make_line_data(x_range=(0.0, 1e6), generator=gen())
     assert torch.isfinite(X).all() and torch.isfinite(y).all()
+
+
+MEMORY_PROBES = {  # 名字（见 tests/memory_probe.py）: 被把关的函数
+    "make_spiral": spiral.make_spiral,
+    "make_two_layer_net": spiral.make_two_layer_net,
+    "grid_lines": spiral.grid_lines,
+    "make_blobs": softmax.make_blobs,
+    "make_line_data": optimizers.make_line_data,
+    "mse_surface": optimizers.mse_surface,
+    "square_grid": utils.square_grid,
+    "square_grid_float64": utils.square_grid,
+    "region_grid": width_depth.region_grid,
+    "DeepMLP": activations.DeepMLP,
+    "DeepMLP_wide": activations.DeepMLP,
+    "matrix_product_norms": activations.matrix_product_norms,
+    "layer_table": cnn.layer_table,
+    "count_macs": cnn.count_macs,
+}
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/statm").exists(), reason="要读 Linux 的 /proc"
+)
+def test_memory_guards_count_the_measured_peak():
+    """每个用 check_memory 把关的函数：估计的字节数不少于实测的峰值增长，
+    也不超过它的 3 倍（既不漏看，也不无故拒绝）。"""
+    import json
+    import subprocess
+    import sys
+
+    package = Path(activations.__file__).parent
+    sites = sum(
+        path.read_text(encoding="utf-8").count("check_memory(")
+        for path in package.glob("*.py")
+        if path.name != "validation.py"
+    )
+    distinct = {id(fn) for fn in MEMORY_PROBES.values()}
+    assert sites == len(distinct) == 12, "新的 check_memory 调用处要加进探针"
+    script = Path(__file__).with_name("memory_probe.py")
+    out = subprocess.run(
+        [sys.executable, str(script), *MEMORY_PROBES],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    results = json.loads(out.stdout)
+    for label, result in results.items():
+        assert isinstance(result, list), f"{label}: {result}"
+        counted, peak = result
+        assert peak > 40 * 2**20, f"{label}: 规模太小，量不准"
+        assert peak <= counted <= 3 * peak, (
+            f"{label}: 估计 {counted / 2**20:.0f} MiB，"
+            f"实测峰值 {peak / 2**20:.0f} MiB"
+        )
 
 
 # ---------- validated_by：参数检查放在展示的函数体之外 ----------

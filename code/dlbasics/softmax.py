@@ -132,7 +132,8 @@ def make_blobs(
     for center in centers:
         for value in check_pair("centers 的每一项", center, "(x, y)"):
             check_float("centers 中的坐标", value)
-    check_memory("n_per_class × 类别数", n_per_class * len(centers) * 2)
+    # 实测峰值约每个点 40 字节：各类的噪声、平移后的点、拼接后的 X 与标签
+    check_memory("n_per_class × 类别数", n_per_class * len(centers) * 12)
     xs, ys = [], []
     for c, center in enumerate(centers):
         noise = torch.randn(n_per_class, 2, generator=generator)

@@ -41,7 +41,9 @@ def _check_square_grid(lim, resolution, *, dtype):
             f"dtype 应是浮点类型（如 torch.float32），收到 {dtype!r}；"
             "整数类型的网格只有整数坐标"
         )
-    check_memory("resolution²", resolution * resolution * 8)
+    # 实测峰值约 4 个 resolution² 大小的张量
+    size = resolution * resolution * 5
+    check_memory("resolution²", size, bytes_per_element=dtype.itemsize)
 
 
 @validated_by(_check_square_grid)

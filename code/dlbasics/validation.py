@@ -21,8 +21,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-# 单个张量最多可以占用物理内存的这个比例；超过就在分配之前拒绝
-MEMORY_FRACTION = 0.5
+# 一次调用的内存峰值最多占本机现在可用内存的这个比例；超过就在分配之前拒绝
+MEMORY_FRACTION = 0.8
 
 F = TypeVar("F", bound=Callable)
 
@@ -224,17 +224,40 @@ def physical_memory_bytes() -> int | None:
         return None
 
 
+def available_memory_bytes() -> int | None:
+    """本机现在可用的内存（字节）：Linux 上读 /proc/meminfo 的 MemAvailable，
+    读不到时用 ``os.sysconf("SC_AVPHYS_PAGES")``，再不行用物理内存；
+    都查不到时返回 None。"""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return physical_memory_bytes()
+
+
 def check_memory(
     name: str, n_elements: int, bytes_per_element: int = 4
-) -> None:
-    """分配 ``n_elements`` 个元素之前，确认它不会超过物理内存的一半。"""
+) -> int:
+    """调用之前，确认它的内存峰值不超过本机现在可用内存的 ``MEMORY_FRACTION``。
+
+    ``n_elements × bytes_per_element`` 是调用方估计的峰值（字节）：各处按
+    实测的峰值来估计（``tests/test_validation.py`` 在子进程里核对）。
+    返回估计的字节数。
+    """
     needed = n_elements * bytes_per_element
-    total = physical_memory_bytes()
-    if total is not None and needed > MEMORY_FRACTION * total:
+    available = available_memory_bytes()
+    if available is not None and needed > MEMORY_FRACTION * available:
         raise ValueError(
             f"{name} 太大：需要约 {needed / 2**30:.1f} GiB 内存，"
-            f"本机只有 {total / 2**30:.1f} GiB；请把它调小"
+            f"本机现在只有 {available / 2**30:.1f} GiB 可用；请把它调小"
         )
+    return needed
 
 
 def check_float32_range(name: str, value: float) -> None:

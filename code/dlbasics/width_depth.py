@@ -156,7 +156,8 @@ def region_grid(
     lim = check_positive_float("lim", lim)
     resolution = check_int("resolution", resolution, minimum=2)
     neurons = sum(layer.out_features for layer in model.hidden)
-    check_memory("resolution² × 神经元数", resolution**2 * (neurons + 8))
+    # 实测峰值：每个网格点、每个神经元约 2.5 个 float32（各层的 z 与 h 等）
+    check_memory("resolution² × 神经元数", resolution**2 * (3 * neurons + 16))
     _, _, points = square_grid(lim, resolution)
     patterns = activation_patterns(model, points)
     _, labels = torch.unique(patterns, dim=0, return_inverse=True)
