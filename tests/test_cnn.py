@@ -515,6 +515,6 @@ def test_plot_architecture_draws_one_box_per_block():
     ax = plot_architecture(blocks, title="LeNet", n_rows=len(blocks) + 2)
     assert len(ax.patches) == len(blocks)
     assert ax.get_ylim()[1] == pytest.approx(len(blocks) + 2.1)
-    with pytest.raises(ValueError, match="conv、pool 或 fc"):
+    with pytest.raises(ValueError, match="conv、pool、fc 或 other"):
         plot_architecture([("dense", "x")])
     plt.close("all")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import math
 import pkgutil
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -751,6 +752,238 @@ def test_messages_say_what_to_do():
     with bad_input("manual_seed"):
         spiral.make_spiral(3, generator=0)
     assert not math.isnan(1.0)
+
+
+def test_broadcasting_a_length_one_dim_takes_the_other_length_even_zero():
+    assert tensors.broadcast_shape((0,), (1,)) == (0,)
+    lengths = (0, 1, 2, 3)
+    shapes = [()]
+    shapes += [(a,) for a in lengths]
+    shapes += [(a, b) for a in lengths for b in lengths]
+    shapes += [(a, 1, b) for a in (0, 1, 3) for b in (0, 1, 2)]
+    for a in shapes:
+        for b in shapes:
+            try:
+                want = tuple(torch.broadcast_shapes(a, b))
+            except RuntimeError:
+                with pytest.raises(ValueError, match="不能广播"):
+                    tensors.broadcast_shape(a, b)
+                continue
+            assert tensors.broadcast_shape(a, b) == want, (a, b)
+
+
+def test_gradients_of_different_shapes_are_not_broadcast_when_compared():
+    from dlbasics import backprop
+
+    a = {"w": torch.tensor([1.0, 2.0, 3.0])}
+    b = {"w": torch.tensor([1.0])}
+    with bad_input("'w'"):
+        backprop.max_abs_difference(a, b)
+    c = {"w": torch.tensor([1.0, 2.5, 3.0])}
+    assert backprop.max_abs_difference(a, c) == 0.5
+
+
+def test_a_column_target_is_refused_instead_of_broadcast_to_n_by_n():
+    from dlbasics import generalization
+
+    x = torch.linspace(-1, 1, 5, dtype=torch.float64)
+    w = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    for y in (x[:, None], x[:3], x[None, :]):
+        with bad_input("y"):
+            generalization.poly_mse(w, x, y)
+    assert generalization.poly_mse(w, x, x + 1) == pytest.approx(1.0)
+
+
+def test_wide_single_layer_mlp_is_not_refused_as_too_big():
+    net = activations.DeepMLP(1, 100_000)
+    n_params = sum(p.numel() for p in net.parameters())
+    assert n_params == 2 * 100_000 + 100_000 + 100_000 * 3 + 3
+
+
+def test_unknown_and_nested_layers_are_described_not_dropped():
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3),
+        nn.Tanh(),
+        nn.Sequential(nn.Conv2d(4, 8, 3), nn.GELU(), nn.MaxPool2d(2)),
+        nn.BatchNorm2d(8),
+        nn.Flatten(),
+        nn.Linear(8, 10),
+    )
+    blocks = cnn.describe_blocks(model)
+    assert blocks == [
+        ("conv", "卷积 3×3，4 通道 + tanh"),
+        ("conv", "卷积 3×3，8 通道 + GELU"),
+        ("pool", "最大池化 2×2，步幅 2 + BatchNorm2d"),
+        ("fc", "全连接 10"),
+    ]
+    first = cnn.describe_blocks(nn.Sequential(nn.Tanh(), nn.Linear(2, 3)))
+    assert first == [("other", "tanh"), ("fc", "全连接 3")]
+    cnn.plot_architecture(first)
+    plt.close("all")
+
+
+def test_every_grid_point_is_coloured_even_for_classes_the_data_lacks():
+    model = nn.Linear(2, 3)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 5.0]]))
+        model.bias.zero_()
+    X = torch.tensor([[0.5, -0.5], [-0.5, -0.5]])
+    y = torch.tensor([0, 1])
+    _, _, labels = plotting.predict_grid(model, lim=1.0, resolution=50)
+    assert set(np.unique(labels)) == {0, 1, 2}  # 模型在上方预测第 2 类
+    fig = plt.figure(figsize=(3, 3), dpi=50)
+    ax = fig.add_axes((0, 0, 1, 1))
+    plotting.plot_decision_regions(model, X, y, ax, lim=1.0, resolution=50)
+    ax.axis("off")
+    for artist in ax.collections[1:]:  # 只看底色，不看数据点
+        artist.remove()
+    fig.canvas.draw()
+    pixels = np.asarray(fig.canvas.buffer_rgba())[2:-2, 2:-2, :3]
+    plt.close(fig)
+    blank = (pixels == 255).all(axis=-1)
+    assert not blank.any(), f"{blank.sum()} 个像素没有着色"
+
+
+def test_a_string_is_refused_as_slider_values():
+    fig = plt.figure()
+    try:
+        with bad_input("values"):
+            slider.slider_figure(
+                fig, lambda i: None, "abc", label="x", default=0, alt="a"
+            )
+    finally:
+        plt.close("all")
+
+
+def config_classes():
+    """包里所有实验设置（名字以 Config 结尾的 dataclass）。"""
+    import dataclasses
+
+    import dlbasics
+
+    found = []
+    for info in pkgutil.iter_modules(dlbasics.__path__):
+        module = importlib.import_module(f"dlbasics.{info.name}")
+        for name, obj in vars(module).items():
+            if (
+                name.endswith("Config")
+                and dataclasses.is_dataclass(obj)
+                and obj.__module__ == module.__name__
+            ):
+                found.append(obj)
+    return found
+
+
+def test_float_or_empty_seeds_are_refused_by_every_config():
+    import dataclasses
+
+    classes = config_classes()
+    assert len(classes) >= 8
+    checked = 0
+    for cls in classes:
+        cls()  # 默认设置合法
+        for field in dataclasses.fields(cls):
+            if field.name.endswith("seeds"):
+                for bad in ((0, 1.7), (), (0, True), [0, 1], (-1,)):
+                    with bad_input(field.name):
+                        cls(**{field.name: bad})
+                checked += 1
+            elif field.name.endswith("seed"):
+                for bad in (1.7, True, -1, "0"):
+                    with bad_input(field.name):
+                        cls(**{field.name: bad})
+                checked += 1
+    assert checked >= 15
+
+
+def test_square_grid_refuses_integer_dtypes():
+    with bad_input("dtype"):
+        utils.square_grid(1.0, 3, dtype=torch.long)
+    xx, _, _ = utils.square_grid(1.0, 3, dtype=torch.float64)
+    assert xx.dtype == torch.float64
+
+
+def test_a_step_too_small_to_move_x_is_refused_not_a_zero_derivative():
+    from dlbasics import backprop
+
+    x = torch.tensor([1.0, 2.0])
+    with bad_input("步长太小"):
+        tensors.central_difference(torch.sin, x, h=1e-20)
+    with bad_input("步长太小"):
+        tensors.central_difference(torch.sin, x.double(), h=1e-20)
+    d = tensors.central_difference(torch.sin, x.double(), h=1e-5)
+    torch.testing.assert_close(d, torch.cos(x.double()))
+    params, x0, t = backprop.example()
+    with bad_input("步长太小"):
+        backprop.finite_difference_gradients(params, x0, t, eps=1e-20)
+    grads, _ = backprop.finite_difference_gradients(params, x0, t)
+    exact = backprop.autograd_gradients(params, x0, t)
+    assert backprop.max_abs_difference(grads, exact) < 1e-8
+
+
+def test_line_data_ranges_that_overflow_float32_are_refused():
+    for x_range in ((0.0, 1e39), (-1e39, 0.0), (-3e38, 3e38)):
+        with bad_input("x_range"):
+            optimizers.make_line_data(x_range=x_range, generator=gen())
+    with bad_input("w"):
+        optimizers.make_line_data(w=1e38, x_range=(0.0, 10.0), generator=gen())
+    X, y = optimizers.make_line_data(x_range=(0.0, 1e6), generator=gen())
+    assert torch.isfinite(X).all() and torch.isfinite(y).all()
+
+
+MEMORY_PROBES = {  # 名字（见 tests/memory_probe.py）: 被把关的函数
+    "make_spiral": spiral.make_spiral,
+    "make_two_layer_net": spiral.make_two_layer_net,
+    "grid_lines": spiral.grid_lines,
+    "make_blobs": softmax.make_blobs,
+    "make_line_data": optimizers.make_line_data,
+    "mse_surface": optimizers.mse_surface,
+    "square_grid": utils.square_grid,
+    "square_grid_float64": utils.square_grid,
+    "region_grid": width_depth.region_grid,
+    "DeepMLP": activations.DeepMLP,
+    "DeepMLP_wide": activations.DeepMLP,
+    "matrix_product_norms": activations.matrix_product_norms,
+    "layer_table": cnn.layer_table,
+    "count_macs": cnn.count_macs,
+}
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/statm").exists(), reason="要读 Linux 的 /proc"
+)
+def test_memory_guards_count_the_measured_peak():
+    """每个用 check_memory 把关的函数：估计的字节数不少于实测的峰值增长，
+    也不超过它的 3 倍（既不漏看，也不无故拒绝）。"""
+    import json
+    import subprocess
+    import sys
+
+    package = Path(activations.__file__).parent
+    sites = sum(
+        path.read_text(encoding="utf-8").count("check_memory(")
+        for path in package.glob("*.py")
+        if path.name != "validation.py"
+    )
+    distinct = {id(fn) for fn in MEMORY_PROBES.values()}
+    assert sites == len(distinct) == 12, "新的 check_memory 调用处要加进探针"
+    script = Path(__file__).with_name("memory_probe.py")
+    out = subprocess.run(
+        [sys.executable, str(script), *MEMORY_PROBES],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    results = json.loads(out.stdout)
+    for label, result in results.items():
+        assert isinstance(result, list), f"{label}: {result}"
+        counted, peak = result
+        assert peak > 40 * 2**20, f"{label}: 规模太小，量不准"
+        assert peak <= counted <= 3 * peak, (
+            f"{label}: 估计 {counted / 2**20:.0f} MiB，"
+            f"实测峰值 {peak / 2**20:.0f} MiB"
+        )
 
 
 # ---------- validated_by：参数检查放在展示的函数体之外 ----------

@@ -19,6 +19,7 @@ from dlbasics.validation import (
     check_memory,
     check_positive_float,
     check_positive_int,
+    check_seed_fields,
     check_tensor,
     validated_by,
 )
@@ -100,10 +101,13 @@ def _check_deep_mlp(
     width = check_positive_int("width", width)
     in_features = check_positive_int("in_features", in_features)
     out_features = check_positive_int("out_features", out_features)
-    check_memory(
-        "depth × width²",
-        (in_features + depth * (width + 1) + out_features) * width,
+    params = (  # 第一层 in×width，其余 depth-1 层 width²，输出层 width×out
+        in_features * width
+        + (depth - 1) * width * width
+        + depth * width
+        + (width + 1) * out_features
     )
+    check_memory("depth × width²", params, bytes_per_element=5)  # 留 25% 余量
     _check_name(activation, "activation")
 
 
@@ -239,7 +243,7 @@ def _check_matrix_product_norms(num_matrices, size, std, *, generator):
     size = check_positive_int("size", size)
     check_positive_float("std", std)
     check_generator("generator", generator)
-    check_memory("size²", size * size * 8, bytes_per_element=3)
+    check_memory("size²", size * size * 4, bytes_per_element=8)  # 约 3 个矩阵
 
 
 @validated_by(_check_matrix_product_norms)
@@ -283,6 +287,9 @@ class GradientConfig:
     n_per_class: int = 100  # 螺旋数据每类的点数
     data_seed: int = 12345
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # 初始化的种子
+
+    def __post_init__(self) -> None:
+        check_seed_fields(self)
 
 
 # 标签: (激活函数, 初始化方案, 是否残差)。标签就是图例里的名字

@@ -22,6 +22,7 @@ from dlbasics.plotting import new_axes
 from dlbasics.validation import (
     check_float,
     check_instance,
+    check_step,
     check_tensor,
     validated_by,
 )
@@ -110,6 +111,14 @@ def autograd_gradients(
     return {k: v.grad for k, v in leaves.items()}
 
 
+def _check_finite_difference_gradients(params, x, t, eps):
+    _check_inputs(params, x, t)
+    check_float("eps", eps, low=0.0, low_open=True, high=1.0)
+    for name in PARAM_SHAPES:
+        check_step(f"eps（参数 {name} 的步长）", eps, params[name])
+
+
+@validated_by(_check_finite_difference_gradients)
 def finite_difference_gradients(
     params: Mapping[str, torch.Tensor],
     x: torch.Tensor,
@@ -121,8 +130,6 @@ def finite_difference_gradients(
     Returns:
         ``(梯度, 前向传播的次数)``：每个参数分量要前向两次。
     """
-    _check_inputs(params, x, t)
-    eps = check_float("eps", eps, low=0.0, low_open=True, high=1.0)
     grads, n_forward = {}, 0
     for name, p in params.items():
         grad = torch.zeros_like(p)
@@ -140,14 +147,26 @@ def finite_difference_gradients(
     return grads, n_forward
 
 
-def max_abs_difference(
-    a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]
-) -> float:
-    """两组同名梯度逐元素之差的最大绝对值。"""
+def _check_max_abs_difference(a, b):
     check_instance("a", a, Mapping)
     check_instance("b", b, Mapping)
     if set(a) != set(b):
         raise ValueError(f"两组梯度的名字不同：{sorted(a)} 与 {sorted(b)}")
+    for k in a:
+        check_tensor(f"a[{k!r}]", a[k], ndim=tuple(range(0, 9)))
+        check_tensor(f"b[{k!r}]", b[k], ndim=tuple(range(0, 9)))
+        if a[k].shape != b[k].shape:
+            raise ValueError(
+                f"a[{k!r}] 与 b[{k!r}] 的形状不同：{tuple(a[k].shape)} 与 "
+                f"{tuple(b[k].shape)}；同名梯度应形状相同，不做广播"
+            )
+
+
+@validated_by(_check_max_abs_difference)
+def max_abs_difference(
+    a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]
+) -> float:
+    """两组同名梯度逐元素之差的最大绝对值。"""
     return max((a[k] - b[k]).abs().max().item() for k in a)
 
 

@@ -23,6 +23,7 @@ from dlbasics.validation import (
     check_memory,
     check_positive_float,
     check_positive_int,
+    check_seed_fields,
     check_tensor,
     validated_by,
 )
@@ -112,7 +113,8 @@ def _check_layer_table(model, input_shape):
     sizes = [
         check_positive_int("input_shape 中的长度", n) for n in input_shape
     ]
-    check_memory("input_shape", math.prod(sizes) * 16)
+    # 实测（LeNet 式的卷积层）峰值约为输入的 23 倍；通道更多的网络会更多
+    check_memory("input_shape", math.prod(sizes) * 36)
 
 
 @validated_by(_check_layer_table)
@@ -163,6 +165,9 @@ class DigitsConfig:
     small_lr: float = 1e-2
     max_shift: int = 1  # 数据增强：平移的最大像素数
     max_degrees: float = 10.0  # 数据增强：旋转的最大角度
+
+    def __post_init__(self) -> None:
+        check_seed_fields(self)
 
 
 def load_digits_splits(
@@ -397,14 +402,25 @@ def _pair(value, *, square: bool = False) -> str:
     return f"{h}×{w}"
 
 
+# 并入前一个方块说明的层（激活函数、暂退法）显示的名字；其余不认识的层显示类名
+_MERGED_NAMES = {
+    nn.ReLU: "ReLU",
+    nn.Sigmoid: "sigmoid",
+    nn.Tanh: "tanh",
+    nn.Dropout: "dropout",
+}
+
+
 def describe_blocks(model: nn.Sequential) -> list[tuple[str, str]]:
     """把网络概括成结构图用的方块：``(种类, 说明)``，种类是 conv、pool、fc。
 
-    激活函数与 dropout 并入前一个方块的说明，Flatten 省略。
+    嵌套的容器（如 ``nn.Sequential``）逐层展开；激活函数、dropout 以及
+    其他不认识的层（写类名，如 BatchNorm2d）并入前一个方块的说明，
+    它们出现在最前面时单独成一个 other 方块；只有 Flatten 省略。
     """
     check_instance("model", model, nn.Sequential)
     blocks: list[list[str]] = []
-    for layer in model:
+    for layer in _leaf_layers(model):
         if isinstance(layer, nn.Conv2d):
             text = (
                 f"卷积 {_pair(layer.kernel_size)}，{layer.out_channels} 通道"
@@ -419,14 +435,21 @@ def describe_blocks(model: nn.Sequential) -> list[tuple[str, str]]:
             blocks.append(["pool", f"{kind}池化 {k}，步幅 {stride}"])
         elif isinstance(layer, nn.Linear):
             blocks.append(["fc", f"全连接 {layer.out_features}"])
-        elif isinstance(layer, nn.ReLU | nn.Sigmoid | nn.Dropout) and blocks:
-            names = {
-                nn.ReLU: "ReLU",
-                nn.Sigmoid: "sigmoid",
-                nn.Dropout: "dropout",
-            }
-            blocks[-1][1] += " + " + names[type(layer)]
+        elif not isinstance(layer, nn.Flatten):
+            name = _MERGED_NAMES.get(type(layer), type(layer).__name__)
+            if blocks:
+                blocks[-1][1] += " + " + name
+            else:
+                blocks.append(["other", name])
     return [(kind, text) for kind, text in blocks]
+
+
+def _leaf_layers(module: nn.Module) -> list[nn.Module]:
+    """按顺序列出 ``module`` 里的每一层，嵌套的容器逐层展开。"""
+    children = list(module.children())
+    if not children or isinstance(module, nn.Conv2d | nn.Linear):
+        return [module]
+    return [leaf for child in children for leaf in _leaf_layers(child)]
 
 
 AUGMENTATIONS = ("shift_rotate", "flip")
@@ -805,7 +828,8 @@ def count_macs(model: nn.Sequential, input_shape: tuple[int, ...]) -> int:
     sizes = [
         check_positive_int("input_shape 中的长度", n) for n in input_shape
     ]
-    check_memory("input_shape", math.prod(sizes) * 16)
+    # 实测（LeNet 式的卷积层）峰值约为输入的 23 倍；通道更多的网络会更多
+    check_memory("input_shape", math.prod(sizes) * 36)
     x = torch.zeros(1, *sizes)
     total = 0
     with torch.no_grad():
@@ -836,11 +860,14 @@ def plot_architecture(
         "conv": CLASS_COLORS[0],
         "pool": CLASS_COLORS[2],
         "fc": CLASS_COLORS[1],
+        "other": "0.5",
     }
     ax = new_axes(ax)
     for i, (kind, text) in enumerate(blocks):
         if kind not in colors:
-            raise ValueError(f"未知的方块种类 {kind!r}，应为 conv、pool 或 fc")
+            raise ValueError(
+                f"未知的方块种类 {kind!r}，应为 conv、pool、fc 或 other"
+            )
         ax.add_patch(
             FancyBboxPatch(
                 (0.05, i + 0.12), 0.9, 0.76, boxstyle="round,pad=0.02",

@@ -19,6 +19,7 @@ from dlbasics.validation import (
     check_generator,
     check_int,
     check_positive_int,
+    check_seed_fields,
     check_tensor,
     validated_by,
 )
@@ -58,6 +59,9 @@ class GeneralizationConfig:
     eval_every: int = 10
     dropout: float = 0.2
     input_jitter: float = 0.1  # 数据增强：每步给训练输入加的噪声的标准差
+
+    def __post_init__(self) -> None:
+        check_seed_fields(self)
 
 
 def target_function(x: torch.Tensor) -> torch.Tensor:
@@ -136,9 +140,20 @@ def fit_polynomial(
     return torch.linalg.solve(A, Phi.T @ y / n)
 
 
+def _check_poly_mse(w, x, y):
+    check_tensor("w", w, ndim=1, floating=True)
+    check_tensor("x", x, ndim=1, floating=True)
+    check_tensor("y", y, ndim=tuple(range(0, 9)), floating=True)
+    if y.shape != x.shape:
+        raise ValueError(
+            f"y 的形状应与 x 相同（{tuple(x.shape)}，一阶），收到 "
+            f"{tuple(y.shape)}；(n, 1) 的目标请用 y[:, 0] 或 y.reshape(-1)"
+        )
+
+
+@validated_by(_check_poly_mse)
 def poly_mse(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> float:
     """多项式 Σ w_k x^k 在 (x, y) 上的均方误差。"""
-    w = check_tensor("w", w, ndim=1, floating=True)
     pred = poly_features(x, len(w) - 1).double() @ w.double()
     return ((pred - y.double()) ** 2).mean().item()
 

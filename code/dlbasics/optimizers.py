@@ -16,12 +16,14 @@ from torch import nn
 from dlbasics.utils import seeded_splits
 from dlbasics.validation import (
     check_float,
+    check_float32_range,
     check_generator,
     check_instance,
     check_memory,
     check_pair,
     check_positive_float,
     check_positive_int,
+    check_seed_fields,
     check_tensor,
     validated_by,
 )
@@ -202,7 +204,11 @@ def make_line_data(
     lo, hi = (check_float("x_range", v) for v in x_range)
     if not hi > lo:
         raise ValueError(f"x_range 的上界应大于下界，收到 {x_range!r}")
-    check_memory("n", n * 2)
+    check_float32_range("x_range 的宽度 hi - lo", hi - lo)
+    largest = max(abs(lo), abs(hi))
+    check_float32_range("w × x（w 乘 x_range 的端点）", abs(w) * largest)
+    check_float32_range("w × x + b", abs(w) * largest + abs(b))
+    check_memory("n", n * 8)  # 实测峰值约每个样本 6 个 float32
     x = lo + (hi - lo) * torch.rand(n, 1, generator=generator)
     y = w * x + b + noise * torch.randn(n, 1, generator=generator)
     return x, y
@@ -338,7 +344,9 @@ def mse_surface(
     _check_xy(X, y)
     check_tensor("ws", ws, ndim=1, floating=True)
     check_tensor("bs", bs, ndim=1, floating=True)
-    check_memory("len(ws) × len(bs) × n", len(ws) * len(bs) * len(X))
+    check_memory(  # 实测峰值约 3 个这么大的张量：预测、误差、误差平方
+        "len(ws) × len(bs) × n", len(ws) * len(bs) * len(X) * 4
+    )
     pred = ws[None, :, None] * X[:, 0][None, None, :] + bs[:, None, None]
     return ((pred - y[:, 0][None, None, :]) ** 2).mean(dim=-1)
 
@@ -395,6 +403,9 @@ class OptimizerConfig:
         "SGD（批量 1）",
         "小批量 SGD（批量 10）",
     )
+
+    def __post_init__(self) -> None:
+        check_seed_fields(self)
 
 
 def make_splits(

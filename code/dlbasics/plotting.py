@@ -133,11 +133,14 @@ def plot_decision_regions(
     lim: float = 1.1,
     resolution: int = 300,
 ) -> Axes:
-    """用浅色画出模型在平面上各处预测的类别，再叠加数据点。"""
+    """用浅色画出模型在平面上各处预测的类别，再叠加数据点。
+
+    网格上的每一点都按预测的类别着色，包括数据里没有的类别。
+    """
     check_points(X, y)
     ax = new_axes(ax)
-    num_classes = int(y.max()) + 1
     xx, yy, labels = predict_grid(model, lim=lim, resolution=resolution)
+    num_classes = max(int(y.max()), int(labels.max())) + 1
     levels = np.arange(num_classes + 1) - 0.5
     ax.contourf(
         xx, yy, labels, levels=levels, cmap=class_cmap(num_classes), alpha=0.25

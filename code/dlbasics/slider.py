@@ -197,6 +197,11 @@ def slider_figure(
     check_instance("fig", fig, Figure)
     if not callable(update):
         raise TypeError("update 应是函数：update(i) 把图画成第 i 个状态")
+    if isinstance(values, str):
+        raise TypeError(
+            f"values 应是每个状态一项的标签序列，如 ['T = 0.5', 'T = 1']，"
+            f"收到字符串 {values!r}（它会被拆成单个字符）"
+        )
     values = tuple(values)
     if not 2 <= len(values) <= MAX_FRAMES:
         raise ValueError(

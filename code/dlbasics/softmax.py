@@ -21,6 +21,7 @@ from dlbasics.validation import (
     check_pair,
     check_positive_float,
     check_positive_int,
+    check_seed_fields,
     check_tensor,
     validated_by,
 )
@@ -131,7 +132,8 @@ def make_blobs(
     for center in centers:
         for value in check_pair("centers 的每一项", center, "(x, y)"):
             check_float("centers 中的坐标", value)
-    check_memory("n_per_class × 类别数", n_per_class * len(centers) * 2)
+    # 实测峰值约每个点 40 字节：各类的噪声、平移后的点、拼接后的 X 与标签
+    check_memory("n_per_class × 类别数", n_per_class * len(centers) * 12)
     xs, ys = [], []
     for c, center in enumerate(centers):
         noise = torch.randn(n_per_class, 2, generator=generator)
@@ -187,6 +189,9 @@ class DoubleSoftmaxConfig:
     lr: float = 0.5  # SGD 的学习率
     num_steps: int = 200  # 全批量训练的步数
     init_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # 初始化的种子，两种做法相同
+
+    def __post_init__(self) -> None:
+        check_seed_fields(self)
 
 
 @dataclass
@@ -277,6 +282,9 @@ class LossChoiceConfig:
     num_steps: int = 100  # 全批量 SGD 的步数
     init_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     target_acc: float = 0.9  # 验证准确率达到它所需的步数
+
+    def __post_init__(self) -> None:
+        check_seed_fields(self)
 
 
 @dataclass(frozen=True)

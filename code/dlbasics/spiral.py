@@ -24,6 +24,7 @@ from dlbasics.validation import (
     check_memory,
     check_positive_float,
     check_positive_int,
+    check_seed_fields,
     check_tensor,
     validated_by,
 )
@@ -46,13 +47,17 @@ class SpiralConfig:
     nyu_sgd_lr: float = 1e-3  # NYU 笔记本训练线性模型时的 SGD 学习率
     nyu_sgd_steps: int = 1000  # NYU 笔记本的训练步数
 
+    def __post_init__(self) -> None:
+        check_seed_fields(self)
+
 
 def _check_make_spiral(n_per_class, num_classes, noise, *, generator):
     n_per_class = check_positive_int("n_per_class", n_per_class)
     num_classes = check_positive_int("num_classes", num_classes)
     check_float("noise（角度噪声的标准差）", noise, low=0.0)
     check_generator("generator", generator, required=False)
-    check_memory("n_per_class × num_classes", n_per_class * num_classes * 3)
+    # 实测峰值约每个点 51 字节（生成时的中间张量）
+    check_memory("n_per_class × num_classes", n_per_class * num_classes * 16)
 
 
 @validated_by(_check_make_spiral)
@@ -103,7 +108,9 @@ def _check_make_two_layer_net(in_features, num_hiddens, num_classes, *, relu):
     in_features = check_positive_int("in_features", in_features)
     num_hiddens = check_positive_int("num_hiddens", num_hiddens)
     num_classes = check_positive_int("num_classes", num_classes)
-    check_memory("num_hiddens", num_hiddens * (in_features + num_classes + 2))
+    # 参数各 4 字节，留 25% 余量
+    params = num_hiddens * (in_features + num_classes + 2)
+    check_memory("num_hiddens", params, bytes_per_element=5)
 
 
 @validated_by(_check_make_two_layer_net)
@@ -202,7 +209,8 @@ def grid_lines(
     lim = check_positive_float("lim", lim)
     n_lines = check_int("n_lines", n_lines, minimum=2)
     n_points = check_int("n_points", n_points, minimum=2)
-    check_memory("n_lines × n_points", n_lines * n_points * 4)
+    # 实测峰值约每个点 8 个 float32
+    check_memory("n_lines × n_points", n_lines * n_points * 10)
     ticks = torch.linspace(-lim, lim, n_lines)[:, None].expand(-1, n_points)
     along = torch.linspace(-lim, lim, n_points).expand(n_lines, -1)
     horizontal = torch.stack([along, ticks], dim=2)

@@ -22,6 +22,7 @@ from dlbasics.validation import (
     check_pair,
     check_positive_float,
     check_positive_int,
+    check_step,
     check_tensor,
     validated_by,
 )
@@ -74,7 +75,8 @@ def broadcast_shape(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...]:
     """按广播规则求两个形状的结果形状；不能广播时抛出 ``ValueError``。
 
     规则：把两个形状右对齐，短的在左边补 1；逐维比较，两个长度相等、
-    或其中一个是 1 时可以广播，结果取较大者；否则不能广播。
+    或其中一个是 1 时可以广播，长度为 1 的一方取另一方的长度（另一方是 0
+    时结果也是 0）；否则不能广播。
     """
     ndim = max(len(a), len(b))
     a = (1,) * (ndim - len(a)) + tuple(a)
@@ -86,7 +88,7 @@ def broadcast_shape(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...]:
                 f"形状 {a} 与 {b} 在第 {i} 维（右对齐后）长度为 {m} 与 {n}，"
                 "既不相等也没有一个是 1，不能广播"
             )
-        out.append(max(m, n))
+        out.append(n if m == 1 else m)
     return tuple(out)
 
 
@@ -124,7 +126,7 @@ def _check_central_difference(f, x, h):
     if not callable(f):
         raise TypeError(f"f 应是函数，收到 {f!r}")
     check_tensor("x", x, ndim=tuple(range(0, 9)), floating=True)
-    check_positive_float("h（步长）", h)
+    check_step("h（步长）", h, x)
 
 
 @validated_by(_check_central_difference)

@@ -36,7 +36,14 @@ def count_parameters(model: nn.Module) -> int:
 def _check_square_grid(lim, resolution, *, dtype):
     check_positive_float("lim", lim)
     resolution = check_int("resolution", resolution, minimum=2)
-    check_memory("resolution²", resolution * resolution * 8)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(
+            f"dtype 应是浮点类型（如 torch.float32），收到 {dtype!r}；"
+            "整数类型的网格只有整数坐标"
+        )
+    # 实测峰值约 4 个 resolution² 大小的张量
+    size = resolution * resolution * 5
+    check_memory("resolution²", size, bytes_per_element=dtype.itemsize)
 
 
 @validated_by(_check_square_grid)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import math
@@ -20,8 +21,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-# 单个张量最多可以占用物理内存的这个比例；超过就在分配之前拒绝
-MEMORY_FRACTION = 0.5
+# 一次调用的内存峰值最多占本机现在可用内存的这个比例；超过就在分配之前拒绝
+MEMORY_FRACTION = 0.8
 
 F = TypeVar("F", bound=Callable)
 
@@ -223,17 +224,90 @@ def physical_memory_bytes() -> int | None:
         return None
 
 
+def available_memory_bytes() -> int | None:
+    """本机现在可用的内存（字节）：Linux 上读 /proc/meminfo 的 MemAvailable，
+    读不到时用 ``os.sysconf("SC_AVPHYS_PAGES")``，再不行用物理内存；
+    都查不到时返回 None。"""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return physical_memory_bytes()
+
+
 def check_memory(
     name: str, n_elements: int, bytes_per_element: int = 4
-) -> None:
-    """分配 ``n_elements`` 个元素之前，确认它不会超过物理内存的一半。"""
+) -> int:
+    """调用之前，确认它的内存峰值不超过本机现在可用内存的 ``MEMORY_FRACTION``。
+
+    ``n_elements × bytes_per_element`` 是调用方估计的峰值（字节）：各处按
+    实测的峰值来估计（``tests/test_validation.py`` 在子进程里核对）。
+    返回估计的字节数。
+    """
     needed = n_elements * bytes_per_element
-    total = physical_memory_bytes()
-    if total is not None and needed > MEMORY_FRACTION * total:
+    available = available_memory_bytes()
+    if available is not None and needed > MEMORY_FRACTION * available:
         raise ValueError(
             f"{name} 太大：需要约 {needed / 2**30:.1f} GiB 内存，"
-            f"本机只有 {total / 2**30:.1f} GiB；请把它调小"
+            f"本机现在只有 {available / 2**30:.1f} GiB 可用；请把它调小"
         )
+    return needed
+
+
+def check_float32_range(name: str, value: float) -> None:
+    """一个要用 float32 存的量（如 w·x）的绝对值不能超出 float32 的范围，
+    否则悄悄变成 inf。"""
+    limit = float(torch.finfo(torch.float32).max)
+    if not abs(value) < limit:
+        raise ValueError(
+            f"{name} 可达 {value:.3g}，超出 float32 的范围（约 {limit:.2g}），"
+            "结果会变成 inf；请把它调小"
+        )
+
+
+def check_step(name: str, h: object, x: torch.Tensor) -> float:
+    """差分的步长 ``h`` 应为正数，且大到能改变 ``x``（浮点张量）。
+
+    ``h`` 小于 ``x`` 的数据类型在 max(1, |x|) 处的间隔（eps·max(1, |x|)）时，
+    x + h 舍入后与 x 相同，差分悄悄地等于 0，所以拒绝。
+    """
+    h = check_positive_float(name, h)
+    finite = x.detach()[torch.isfinite(x.detach())]
+    scale = max(1.0, float(finite.abs().max())) if finite.numel() else 1.0
+    smallest = torch.finfo(x.dtype).eps * scale
+    if h < smallest:
+        raise ValueError(
+            f"{name} 是 {h:g}：步长太小，x + h 与 x 相同，差分恒为 0；"
+            f"{x.dtype} 下请取不小于 {smallest:.1e} 的步长"
+        )
+    return h
+
+
+def check_seed_fields(config: object) -> None:
+    """实验设置（dataclass）里的种子：名字以 ``seed`` 结尾的字段应是非负整数，
+    以 ``seeds`` 结尾的应是非空的非负整数元组。
+
+    浮点种子会被截断（1.7 当作 1），空的种子元组会让实验返回形状不对的
+    空结果，所以都拒绝。在设置类的 ``__post_init__`` 里调用。
+    """
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if field.name.endswith("seeds"):
+            if not isinstance(value, tuple) or not value:
+                raise ValueError(
+                    f"{field.name} 应是非空的整数元组，如 (0, 1, 2)，"
+                    f"收到 {_describe(value)}"
+                )
+            for seed in value:
+                check_int(f"{field.name} 中的种子", seed, minimum=0)
+        elif field.name.endswith("seed"):
+            check_int(field.name, value, minimum=0)
 
 
 def check_instance(

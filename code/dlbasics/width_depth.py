@@ -20,6 +20,7 @@ from dlbasics.validation import (
     check_memory,
     check_positive_float,
     check_positive_int,
+    check_seed_fields,
     check_tensor,
     validated_by,
 )
@@ -53,6 +54,9 @@ class WidthDepthConfig:
     deep_small_lr: float = 0.002
     widths: tuple[int, ...] = (16, 64, 256)  # 选读：只有一个隐藏层时的宽度
     width_lr: float = 0.03
+
+    def __post_init__(self) -> None:
+        check_seed_fields(self)
 
 
 def mlp_param_count(
@@ -152,7 +156,8 @@ def region_grid(
     lim = check_positive_float("lim", lim)
     resolution = check_int("resolution", resolution, minimum=2)
     neurons = sum(layer.out_features for layer in model.hidden)
-    check_memory("resolution² × 神经元数", resolution**2 * (neurons + 8))
+    # 实测峰值：每个网格点、每个神经元约 2.5 个 float32（各层的 z 与 h 等）
+    check_memory("resolution² × 神经元数", resolution**2 * (3 * neurons + 16))
     _, _, points = square_grid(lim, resolution)
     patterns = activation_patterns(model, points)
     _, labels = torch.unique(patterns, dim=0, return_inverse=True)
