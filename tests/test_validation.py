@@ -17,7 +17,18 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import bad_input
+from conftest import (
+    BAD_COUNTS,
+    BAD_GENERATOR,
+    BAD_NONNEGATIVE,
+    BAD_POSITIVE,
+    INF,
+    NAN,
+    bad_input,
+    bad_labels,
+    bad_tensors,
+    gen,
+)
 from dlbasics import (
     activations,
     cnn,
@@ -37,36 +48,6 @@ from dlbasics.validation import (
     physical_memory_bytes,
     validated_by,
 )
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-NAN, INF = float("nan"), float("inf")
-BAD_COUNTS = [0, -3, 2.5, True, "4", None, NAN, [3]]
-BAD_POSITIVE = [0.0, -1.0, NAN, INF, "0.1", None, [0.1]]
-BAD_NONNEGATIVE = [-0.5, NAN, INF, "0", None]
-BAD_GENERATOR = [None, 0, "seed", np.random.default_rng(0)]
-
-
-def bad_tensors(shape, *, floating=True):
-    """一串坏张量参数：不是张量、阶数不对、空的，以及整数（需要浮点时）。"""
-    values = [None, [1.0, 2.0], np.zeros(shape), torch.zeros(*shape, 1, 1)]
-    values.append(torch.zeros(0, *shape[1:]))
-    if floating:
-        values.append(torch.zeros(*shape, dtype=torch.long))
-    return values
-
-
-def bad_labels(n):
-    return [
-        None,
-        torch.zeros(n),  # 不是 long
-        torch.zeros(n + 1, dtype=torch.long),  # 个数不对
-        torch.full((n,), -1, dtype=torch.long),  # 负的类别
-        torch.zeros(n, 1, dtype=torch.long),  # 阶数不对
-    ]
 
 
 def spiral_xy(n=5):

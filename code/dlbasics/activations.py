@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlbasics.validation import (
+    PYTHON_STEP,
     check_float,
     check_generator,
     check_instance,
@@ -20,6 +21,7 @@ from dlbasics.validation import (
     check_positive_float,
     check_positive_int,
     check_tensor,
+    check_work,
     validated_by,
 )
 
@@ -104,6 +106,8 @@ def _check_deep_mlp(
         "depth × width²",
         (in_features + depth * (width + 1) + out_features) * width,
     )
+    # 每层是一个新建的 nn.Linear（一次初始化约等于十次 Python 循环）
+    check_work("depth", depth, depth * (10 * PYTHON_STEP + width * width))
     _check_name(activation, "activation")
 
 
@@ -240,6 +244,8 @@ def _check_matrix_product_norms(num_matrices, size, std, *, generator):
     check_positive_float("std", std)
     check_generator("generator", generator)
     check_memory("size²", size * size * 8, bytes_per_element=3)
+    work = num_matrices * (size**3 + PYTHON_STEP)
+    check_work("num_matrices × size³", num_matrices, work)
 
 
 @validated_by(_check_matrix_product_norms)
@@ -394,7 +400,11 @@ def _check_preactivation_rms(
     activation, scheme, *, depth, width, n_samples, generator
 ):
     check_generator("generator", generator)
-    check_positive_int("n_samples", n_samples)
+    n_samples = check_positive_int("n_samples", n_samples)
+    depth = check_positive_int("depth", depth)
+    width = check_positive_int("width", width)
+    check_memory("n_samples × width", n_samples * width)
+    check_work("n_samples", n_samples, n_samples * depth * width * width)
 
 
 @validated_by(_check_preactivation_rms)

@@ -15,6 +15,7 @@ from torch import nn
 
 from dlbasics.plotting import CLASS_COLORS, new_axes
 from dlbasics.validation import (
+    PYTHON_STEP,
     check_float,
     check_generator,
     check_instance,
@@ -24,6 +25,7 @@ from dlbasics.validation import (
     check_positive_float,
     check_positive_int,
     check_tensor,
+    check_work,
     validated_by,
 )
 
@@ -260,6 +262,17 @@ def alexnet_small(
     )  # fmt: skip
 
 
+def _check_random_shift(x, max_shift, *, generator):
+    _check_images("x", x)
+    max_shift = check_int("max_shift", max_shift, minimum=0)
+    check_generator("generator", generator)
+    n, c, h, w = x.shape
+    check_memory(
+        "max_shift", n * c * (h + 2 * max_shift) * (w + 2 * max_shift)
+    )
+
+
+@validated_by(_check_random_shift)
 def random_shift(
     x: torch.Tensor, max_shift: int, *, generator: torch.Generator
 ) -> torch.Tensor:
@@ -267,9 +280,6 @@ def random_shift(
 
     实现方式是先四周补 0 再随机裁剪回原大小。x 形状 (N, C, H, W)。
     """
-    _check_images("x", x)
-    max_shift = check_int("max_shift", max_shift, minimum=0)
-    check_generator("generator", generator)
     if max_shift == 0:
         return x.clone()
     n, _, h, w = x.shape
@@ -601,6 +611,20 @@ def _check_select_and_train(
         raise TypeError("budgets 应是训练轮数的元组，如 (60,) 或 (60, 100)")
     for budget in budgets:
         check_positive_int("budgets 中的轮数", budget)
+    check_instance("cfg", cfg, DigitsConfig)
+    if not isinstance(data, tuple | list) or len(data) != 4:
+        raise TypeError("data 应是 (X_train, y_train, X_val, y_val)")
+    if probe_inputs is not None:
+        check_tensor(
+            "probe_inputs", probe_inputs, ndim=(2, 3, 4), floating=True
+        )
+    # 每个候选学习率和其余每个种子各训练至多 max(budgets) 轮；
+    # 每轮按每张图 10⁵ 次乘加、每个小批量一次 Python 循环估计
+    n = len(data[0])
+    runs = len(lr_grid) + len(cfg.seeds)
+    per_epoch = (n + -(-n // cfg.batch_size)) * PYTHON_STEP
+    epochs = max(budgets)
+    check_work("budgets", epochs, runs * epochs * per_epoch)
 
 
 @validated_by(_check_select_and_train)

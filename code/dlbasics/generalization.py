@@ -15,11 +15,14 @@ from torch import nn
 
 from dlbasics.plotting import CLASS_COLORS, new_axes
 from dlbasics.validation import (
+    PYTHON_STEP,
     check_float,
     check_generator,
     check_int,
+    check_memory,
     check_positive_int,
     check_tensor,
+    check_work,
     validated_by,
 )
 
@@ -75,6 +78,7 @@ def make_data(
     n = check_positive_int("n", n)
     noise = check_float("noise", noise, low=0.0)
     check_generator("generator", generator)
+    check_memory("n", 4 * n, bytes_per_element=8)
     x = torch.rand(n, generator=generator, dtype=torch.float64) * 2 - 1
     eps = torch.randn(n, generator=generator, dtype=torch.float64)
     return x, target_function(x) + noise * eps
@@ -101,13 +105,21 @@ def poly_features(x: torch.Tensor, degree: int) -> torch.Tensor:
     """多项式特征 [1, x, x², …, x^degree]，形状 (n, degree + 1)。"""
     x = check_tensor("x", x, ndim=1, floating=True)
     degree = check_int("degree", degree, minimum=0)
+    _check_degree(degree, len(x))
     return torch.stack([x**k for k in range(degree + 1)], dim=1)
 
 
+def _check_degree(degree: int, n: int) -> None:
+    """次数的上限：每个次数一次 Python 循环，解方程约 (degree + 1)³ 次乘加。"""
+    check_memory("degree", 2 * n * (degree + 1), bytes_per_element=8)
+    work = (degree + 1) * (PYTHON_STEP + n) + (degree + 1) ** 3
+    check_work("degree", degree, work)
+
+
 def _check_fit_polynomial(x, y, degree, weight_decay):
-    y = check_tensor("y", y, ndim=1, floating=True)
-    x = check_tensor("x", x, ndim=1, floating=True)
-    check_int("degree", degree, minimum=0)
+    y = check_tensor("y", y, ndim=1, floating=True, finite=True)
+    x = check_tensor("x", x, ndim=1, floating=True, finite=True)
+    _check_degree(check_int("degree", degree, minimum=0), len(x))
     if len(y) != len(x):
         raise ValueError(f"x 与 y 的长度应相同，收到 {len(x)} 与 {len(y)}")
     check_float("weight_decay", weight_decay, low=0.0)
@@ -200,6 +212,7 @@ def make_mlp(num_hiddens: int, dropout: float = 0.0) -> nn.Sequential:
     ``dropout > 0`` 时在两个隐藏层之后各加一个 ``nn.Dropout``。
     """
     num_hiddens = check_positive_int("num_hiddens", num_hiddens)
+    check_memory("num_hiddens²", (num_hiddens + 3) * num_hiddens, 8)
     dropout = check_float(
         "dropout", dropout, low=0.0, high=1.0, high_open=True
     )

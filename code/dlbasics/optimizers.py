@@ -15,6 +15,7 @@ from torch import nn
 
 from dlbasics.utils import seeded_splits
 from dlbasics.validation import (
+    PYTHON_STEP,
     check_float,
     check_generator,
     check_instance,
@@ -23,6 +24,7 @@ from dlbasics.validation import (
     check_positive_float,
     check_positive_int,
     check_tensor,
+    check_work,
     validated_by,
 )
 
@@ -273,6 +275,28 @@ def _mse_step(
     optimizer.step()
 
 
+def _check_fit_line(
+    make_optimizer, X, y, *, batch_size, num_epochs, init, generator, val
+):
+    if not callable(make_optimizer):
+        raise TypeError("make_optimizer 应是“给参数、建优化器”的函数")
+    _check_xy(X, y)
+    if val is not None:
+        check_pair("val", val, "(X_val, y_val)")
+        _check_xy(*val, "val[0]", "val[1]")
+    batch_size = check_positive_int("batch_size", batch_size)
+    num_epochs = check_positive_float("num_epochs", num_epochs)
+    check_pair("init", init, "(w, b)")
+    for value in init:
+        check_float("init", value)
+    check_generator("generator", generator)
+    # 每次更新是一次 Python 循环（模型只有两个参数）
+    steps = math.ceil(num_epochs * len(X) / batch_size)
+    per_step = PYTHON_STEP + min(batch_size, len(X))
+    check_work("num_epochs", num_epochs, steps * per_step)
+
+
+@validated_by(_check_fit_line)
 def fit_line(
     make_optimizer: Callable[[Iterable], torch.optim.Optimizer],
     X: torch.Tensor,
@@ -290,18 +314,6 @@ def fit_line(
     （可以是小数）。每次更新后记录全部训练数据上的损失（以及 ``val`` 上的
     损失），便于按“处理的样本数”比较。损失变成 inf 或 nan（发散）时提前停止。
     """
-    if not callable(make_optimizer):
-        raise TypeError("make_optimizer 应是“给参数、建优化器”的函数")
-    _check_xy(X, y)
-    if val is not None:
-        check_pair("val", val, "(X_val, y_val)")
-        _check_xy(*val, "val[0]", "val[1]")
-    batch_size = check_positive_int("batch_size", batch_size)
-    num_epochs = check_positive_float("num_epochs", num_epochs)
-    check_pair("init", init, "(w, b)")
-    for value in init:
-        check_float("init", value)
-    check_generator("generator", generator)
     model = _line_model(*init)
     optimizer = make_optimizer(model.parameters())
     n = len(X)
@@ -609,8 +621,12 @@ def _check_samples_to_reach(
     _check_lr(lr)
     _check_xy(X, y)
     check_float("target", target)
-    check_positive_int("max_samples", max_samples)
+    max_samples = check_positive_int("max_samples", max_samples)
     check_generator("generator", generator)
+    # 每次更新之后都在全部 n 个样本上算一次损失
+    batch = method.batch_size or len(X)
+    updates = -(-max_samples // batch)
+    check_work("max_samples", max_samples, updates * (PYTHON_STEP + len(X)))
 
 
 @validated_by(_check_samples_to_reach)

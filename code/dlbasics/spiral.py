@@ -89,8 +89,9 @@ def make_spiral(
 
 
 def _check_make_linear_model(in_features, num_classes):
-    check_positive_int("in_features", in_features)
-    check_positive_int("num_classes", num_classes)
+    in_features = check_positive_int("in_features", in_features)
+    num_classes = check_positive_int("num_classes", num_classes)
+    check_memory("in_features × num_classes", (in_features + 1) * num_classes)
 
 
 @validated_by(_check_make_linear_model)
@@ -203,6 +204,10 @@ def grid_lines(
     n_lines = check_int("n_lines", n_lines, minimum=2)
     n_points = check_int("n_points", n_points, minimum=2)
     check_memory("n_lines × n_points", n_lines * n_points * 4)
+    if n_lines > 1000:
+        raise ValueError(
+            f"n_lines={n_lines} 太多：画出来只是一片灰色；请用不超过 1000 条"
+        )
     ticks = torch.linspace(-lim, lim, n_lines)[:, None].expand(-1, n_points)
     along = torch.linspace(-lim, lim, n_points).expand(n_lines, -1)
     horizontal = torch.stack([along, ticks], dim=2)

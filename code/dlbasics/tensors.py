@@ -19,6 +19,7 @@ from dlbasics.validation import (
     check_generator,
     check_instance,
     check_int,
+    check_memory,
     check_pair,
     check_positive_float,
     check_positive_int,
@@ -161,12 +162,25 @@ def associativity_gap(
     return ((A @ B) @ C - A @ (B @ C)).abs().max().item()
 
 
+# 直方图最多画这么多个区间：图只有几百个像素宽，再多也看不出区别
+MAX_BINS = 10_000
+
+
+def _check_plot_histogram_with_density(sample, bins, ax):
+    check_tensor("sample", sample, ndim=1, floating=True, finite=True)
+    bins = check_positive_int("bins", bins)
+    if bins > MAX_BINS:
+        raise ValueError(
+            f"bins={bins} 太多：图只有几百个像素宽；"
+            f"请用不超过 {MAX_BINS} 个区间"
+        )
+
+
+@validated_by(_check_plot_histogram_with_density)
 def plot_histogram_with_density(
     sample: torch.Tensor, bins: int, ax: Axes | None = None
 ) -> Axes:
     """样本的密度直方图（面积和为 1），叠加标准正态分布的密度曲线。"""
-    check_tensor("sample", sample, ndim=1, floating=True, finite=True)
-    bins = check_positive_int("bins", bins)
     ax = new_axes(ax)
     values = sample.detach().cpu().numpy()
     ax.hist(
@@ -252,9 +266,13 @@ def plot_broadcast(
 
 
 def _check_tiny_mlp(self, in_features, num_hiddens, out_features, dropout):
-    check_positive_int("in_features", in_features)
-    check_positive_int("num_hiddens", num_hiddens)
-    check_positive_int("out_features", out_features)
+    in_features = check_positive_int("in_features", in_features)
+    num_hiddens = check_positive_int("num_hiddens", num_hiddens)
+    out_features = check_positive_int("out_features", out_features)
+    check_memory(
+        "in_features、num_hiddens、out_features",
+        num_hiddens * (in_features + out_features + 2),
+    )
     check_float("dropout", dropout, low=0.0, high=1.0, high_open=True)
 
 
@@ -284,7 +302,7 @@ class TinyMLP(nn.Module):
 
 
 def _check_noisy_line_dataset(self, n, *, generator):
-    check_positive_int("n", n)
+    check_memory("n", 3 * check_positive_int("n", n))
     check_generator("generator", generator)
 
 

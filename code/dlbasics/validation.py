@@ -252,3 +252,31 @@ def check_pair(name: str, value: object, example: str = "(a, b)") -> tuple:
     if not isinstance(value, tuple | list) or len(value) != 2:
         raise ValueError(f"{name} 应是两个值，如 {example}，收到 {value!r}")
     return tuple(value)
+
+
+# 一次调用最多做这么多次“乘加”（粗略估计）；超过就在开始计算之前拒绝。
+# 本书最大的一次调用（AlexNet 式网络在手写数字上训练 25 轮）约 3·10¹⁰ 次；
+# 10¹² 次在 2 核的机器上要算一分钟以上，多半是参数多写了几个 0
+WORK_LIMIT = 10**12
+# 一次 Python 层面的循环（一次小批量更新、一个逐元素赋值）按这么多次乘加计：
+# 它要几微秒到几十微秒，这段时间里 CPU 能做约 10⁵ 次乘加
+PYTHON_STEP = 10**5
+
+
+def check_work(
+    name: str, value: object, work: int, *, limit: int = WORK_LIMIT
+):
+    """估计的计算量 ``work``（乘加次数）超过 ``limit`` 时拒绝这次调用。
+
+    ``name``、``value`` 是让计算量变大的那个参数及其取值（写进错误信息）；
+    计算量大致与 ``value`` 成正比，信息里给出它大约可以取到多大。
+    """
+    if work > limit:
+        hint = ""
+        if isinstance(value, int | float) and value > 0:
+            hint = f"，约 {max(int(value * limit // work), 1):,} 以下"
+        raise ValueError(
+            f"{name}={_describe(value)} 太大：这次调用约要做 {work:.1e} 次"
+            f"乘加，超过上限 {limit:.0e}（本机上要算一分钟以上）；"
+            f"请把 {name} 调小{hint}"
+        )
