@@ -12,14 +12,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlbasics.validation import (
+    MAX_DEPTH,
+    MAX_WIDTH,
     PYTHON_STEP,
+    check_count,
     check_float,
     check_generator,
     check_instance,
+    check_int,
     check_labels,
     check_memory,
     check_positive_float,
     check_positive_int,
+    check_seeds,
     check_tensor,
     check_work,
     validated_by,
@@ -280,6 +285,15 @@ def matrix_product_norms(
 # ---------- 本章的实验：深层网络中各层的梯度 ----------
 
 
+def _check_gradient_config(cfg) -> None:
+    """检查 ``GradientConfig`` 的每个字段；列表规范成元组。"""
+    check_count("depth", cfg.depth, maximum=MAX_DEPTH)
+    check_count("width", cfg.width, maximum=MAX_WIDTH)
+    check_count("n_per_class", cfg.n_per_class)
+    check_int("data_seed", cfg.data_seed, minimum=0)
+    object.__setattr__(cfg, "seeds", check_seeds("seeds", cfg.seeds))
+
+
 @dataclass(frozen=True)
 class GradientConfig:
     """“梯度消失”实验的设置：网络形状、数据与重复的种子。"""
@@ -289,6 +303,9 @@ class GradientConfig:
     n_per_class: int = 100  # 螺旋数据每类的点数
     data_seed: int = 12345
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # 初始化的种子
+
+    def __post_init__(self) -> None:
+        _check_gradient_config(self)
 
 
 # 标签: (激活函数, 初始化方案, 是否残差)。标签就是图例里的名字

@@ -16,7 +16,9 @@ from torch import nn
 from dlbasics.plotting import CLASS_COLORS, new_axes
 from dlbasics.validation import (
     PYTHON_STEP,
+    check_count,
     check_float,
+    check_floats,
     check_generator,
     check_instance,
     check_int,
@@ -24,6 +26,7 @@ from dlbasics.validation import (
     check_memory,
     check_positive_float,
     check_positive_int,
+    check_seeds,
     check_tensor,
     check_work,
     validated_by,
@@ -142,6 +145,29 @@ def layer_table(
 # ---------- 8×8 手写数字上的小实验 ----------
 
 
+DIGIT_SIZE = 8  # 手写数字图像的边长（像素）
+
+
+def _check_digits_config(cfg) -> None:
+    """检查 ``DigitsConfig`` 的每个字段；列表规范成元组。"""
+    for name in ("n_train", "n_val", "small_n_train"):
+        check_count(name, getattr(cfg, name))
+    check_int("split_seed", cfg.split_seed, minimum=0)
+    object.__setattr__(cfg, "seeds", check_seeds("seeds", cfg.seeds))
+    check_positive_int("batch_size", cfg.batch_size)  # 大于数据量就是全批量
+    check_positive_int("small_batch_size", cfg.small_batch_size)
+    for name in ("lenet_epochs", "long_epochs", "alex_epochs", "small_epochs"):
+        check_count(name, getattr(cfg, name))
+    check_count("early_epoch", cfg.early_epoch)
+    for name in ("lenet_lr_grid", "alex_lr_grid"):
+        object.__setattr__(cfg, name, check_floats(name, getattr(cfg, name)))
+    check_float("target_acc", cfg.target_acc, low=0.0, high=1.0)
+    check_float("plateau_acc", cfg.plateau_acc, low=0.0, high=1.0)
+    check_positive_float("small_lr", cfg.small_lr)
+    check_count("max_shift", cfg.max_shift, maximum=DIGIT_SIZE - 1, minimum=0)
+    check_float("max_degrees", cfg.max_degrees, low=0.0, high=180.0)
+
+
 @dataclass(frozen=True)
 class DigitsConfig:
     """手写数字实验的全部设置；正文中的数字都由这组设置算出。"""
@@ -165,6 +191,9 @@ class DigitsConfig:
     small_lr: float = 1e-2
     max_shift: int = 1  # 数据增强：平移的最大像素数
     max_degrees: float = 10.0  # 数据增强：旋转的最大角度
+
+    def __post_init__(self) -> None:
+        _check_digits_config(self)
 
 
 def load_digits_splits(

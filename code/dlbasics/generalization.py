@@ -15,16 +15,44 @@ from torch import nn
 
 from dlbasics.plotting import CLASS_COLORS, new_axes
 from dlbasics.validation import (
+    MAX_DEPTH,
+    MAX_WIDTH,
     PYTHON_STEP,
+    check_count,
+    check_counts,
     check_float,
+    check_floats,
     check_generator,
     check_int,
     check_memory,
+    check_positive_float,
     check_positive_int,
+    check_seeds,
     check_tensor,
     check_work,
     validated_by,
 )
+
+
+def _check_generalization_config(cfg) -> None:
+    """检查 ``GeneralizationConfig`` 的每个字段；列表规范成元组。"""
+    for name in ("n_train", "n_val", "n_test", "num_steps"):
+        check_count(name, getattr(cfg, name))
+    check_float("noise", cfg.noise, low=0.0)
+    seeds = check_seeds("data_seeds", cfg.data_seeds)
+    object.__setattr__(cfg, "data_seeds", seeds)
+    degrees = check_counts(
+        "degrees", cfg.degrees, maximum=MAX_DEPTH, minimum=0
+    )
+    object.__setattr__(cfg, "degrees", degrees)
+    check_count("high_degree", cfg.high_degree, maximum=MAX_DEPTH, minimum=0)
+    decays = check_floats("weight_decays", cfg.weight_decays, positive=False)
+    object.__setattr__(cfg, "weight_decays", decays)
+    check_count("num_hiddens", cfg.num_hiddens, maximum=MAX_WIDTH)
+    check_positive_float("lr", cfg.lr)
+    check_positive_int("eval_every", cfg.eval_every)
+    check_float("dropout", cfg.dropout, low=0.0, high=1.0, high_open=True)
+    check_float("input_jitter", cfg.input_jitter, low=0.0)
 
 
 @dataclass(frozen=True)
@@ -61,6 +89,9 @@ class GeneralizationConfig:
     eval_every: int = 10
     dropout: float = 0.2
     input_jitter: float = 0.1  # 数据增强：每步给训练输入加的噪声的标准差
+
+    def __post_init__(self) -> None:
+        _check_generalization_config(self)
 
 
 def target_function(x: torch.Tensor) -> torch.Tensor:

@@ -16,13 +16,19 @@ from torch import nn
 from dlbasics.utils import seeded_splits
 from dlbasics.validation import (
     PYTHON_STEP,
+    check_count,
+    check_counts,
     check_float,
+    check_floats,
     check_generator,
     check_instance,
+    check_int,
     check_memory,
     check_pair,
     check_positive_float,
     check_positive_int,
+    check_seeds,
+    check_sequence,
     check_tensor,
     check_work,
     validated_by,
@@ -379,6 +385,43 @@ def least_squares(X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
 # ---------- 本章的实验 ----------
 
 
+def _check_optimizer_config(cfg) -> None:
+    """检查 ``OptimizerConfig`` 的每个字段；列表规范成元组。"""
+    check_count("n_points", cfg.n_points)
+    check_float("w", cfg.w)
+    check_float("b", cfg.b)
+    check_float("noise", cfg.noise, low=0.0)
+    for name in ("x_range", "wide_range"):
+        low, high = check_pair(name, getattr(cfg, name), "(0.0, 2.0)")
+        check_float(f"{name}[0]", low)
+        check_float(f"{name}[1]", high, low=low, low_open=True)
+        object.__setattr__(cfg, name, (low, high))
+    for name in ("train_seed", "val_seed", "test_seed"):
+        check_int(name, getattr(cfg, name), minimum=0)
+    check_positive_float("notes_lr", cfg.notes_lr)
+    for name in ("notes_steps", "budget_epochs", "sens_steps"):
+        check_count(name, getattr(cfg, name))
+    for name in ("lr_grid", "sweep_lrs"):
+        object.__setattr__(cfg, name, check_floats(name, getattr(cfg, name)))
+    seeds = check_seeds("order_seeds", cfg.order_seeds)
+    object.__setattr__(cfg, "order_seeds", seeds)
+    check_float("sens_tolerance", cfg.sens_tolerance, low=0.0)
+    object.__setattr__(
+        cfg, "scale_sizes", check_counts("scale_sizes", cfg.scale_sizes)
+    )
+    check_positive_float("scale_tolerance", cfg.scale_tolerance)
+    methods = check_sequence(
+        "scale_methods", cfg.scale_methods, "('GD（全批量）',)"
+    )
+    for method in methods:
+        if method not in METHODS:
+            raise ValueError(
+                f"scale_methods 里的 {method!r} 不是已知的方法，"
+                f"应取自 {tuple(METHODS)}"
+            )
+    object.__setattr__(cfg, "scale_methods", methods)
+
+
 @dataclass(frozen=True)
 class OptimizerConfig:
     """本章实验的全部设置；正文中的数字都由这组设置算出。"""
@@ -407,6 +450,9 @@ class OptimizerConfig:
         "SGD（批量 1）",
         "小批量 SGD（批量 10）",
     )
+
+    def __post_init__(self) -> None:
+        _check_optimizer_config(self)
 
 
 def make_splits(

@@ -13,7 +13,9 @@ from torch import nn
 
 from dlbasics.training import accuracy
 from dlbasics.validation import (
+    check_count,
     check_float,
+    check_floats,
     check_generator,
     check_instance,
     check_labels,
@@ -21,6 +23,7 @@ from dlbasics.validation import (
     check_pair,
     check_positive_float,
     check_positive_int,
+    check_seeds,
     check_tensor,
     validated_by,
 )
@@ -180,6 +183,15 @@ def softmax_regression_step(
     return loss
 
 
+def _check_double_softmax_config(cfg) -> None:
+    """检查 ``DoubleSoftmaxConfig`` 的每个字段；列表规范成元组。"""
+    check_positive_float("lr", cfg.lr)
+    check_count("num_steps", cfg.num_steps)
+    object.__setattr__(
+        cfg, "init_seeds", check_seeds("init_seeds", cfg.init_seeds)
+    )
+
+
 @dataclass(frozen=True)
 class DoubleSoftmaxConfig:
     """“先 softmax 再交给 nn.CrossEntropyLoss”实验的设置。"""
@@ -187,6 +199,9 @@ class DoubleSoftmaxConfig:
     lr: float = 0.5  # SGD 的学习率
     num_steps: int = 200  # 全批量训练的步数
     init_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # 初始化的种子，两种做法相同
+
+    def __post_init__(self) -> None:
+        _check_double_softmax_config(self)
 
 
 @dataclass
@@ -268,6 +283,17 @@ def mse_on_probabilities(
     return ((softmax(logits) - onehot) ** 2).sum(dim=1).mean()
 
 
+def _check_loss_choice_config(cfg) -> None:
+    """检查 ``LossChoiceConfig`` 的每个字段；列表规范成元组。"""
+    check_positive_float("init_scale", cfg.init_scale)
+    object.__setattr__(cfg, "lrs", check_floats("lrs", cfg.lrs))
+    check_count("num_steps", cfg.num_steps)
+    object.__setattr__(
+        cfg, "init_seeds", check_seeds("init_seeds", cfg.init_seeds)
+    )
+    check_float("target_acc", cfg.target_acc, low=0.0, high=1.0)
+
+
 @dataclass(frozen=True)
 class LossChoiceConfig:
     """“交叉熵还是均方误差”实验的设置。"""
@@ -277,6 +303,9 @@ class LossChoiceConfig:
     num_steps: int = 100  # 全批量 SGD 的步数
     init_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     target_acc: float = 0.9  # 验证准确率达到它所需的步数
+
+    def __post_init__(self) -> None:
+        _check_loss_choice_config(self)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from dlbasics.plotting import CLASS_COLORS, check_points, new_axes
 from dlbasics.training import evaluate, predict_grid, train_classifier
 from dlbasics.utils import seeded_splits
 from dlbasics.validation import (
+    MAX_WIDTH,
+    check_count,
     check_float,
     check_generator,
     check_instance,
@@ -27,6 +29,20 @@ from dlbasics.validation import (
     check_tensor,
     validated_by,
 )
+
+
+def _check_spiral_config(cfg) -> None:
+    """检查 ``SpiralConfig`` 的每个字段；列表规范成元组。"""
+    check_count("n_per_class", cfg.n_per_class)
+    check_count("num_classes", cfg.num_classes, maximum=MAX_WIDTH)
+    check_float("noise", cfg.noise, low=0.0)
+    for name in ("data_seed", "val_seed", "test_seed", "init_seed"):
+        check_int(name, getattr(cfg, name), minimum=0)
+    check_count("num_hiddens", cfg.num_hiddens, maximum=MAX_WIDTH)
+    check_positive_float("lr", cfg.lr)
+    check_count("num_steps", cfg.num_steps)
+    check_positive_float("nyu_sgd_lr", cfg.nyu_sgd_lr)
+    check_count("nyu_sgd_steps", cfg.nyu_sgd_steps)
 
 
 @dataclass(frozen=True)
@@ -45,6 +61,9 @@ class SpiralConfig:
     num_steps: int = 500  # 全批量训练步数（两个模型相同）
     nyu_sgd_lr: float = 1e-3  # NYU 笔记本训练线性模型时的 SGD 学习率
     nyu_sgd_steps: int = 1000  # NYU 笔记本的训练步数
+
+    def __post_init__(self) -> None:
+        _check_spiral_config(self)
 
 
 def _check_make_spiral(n_per_class, num_classes, noise, *, generator):

@@ -15,6 +15,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from dlbasics.plotting import CLASS_COLORS, new_axes
 from dlbasics.validation import (
+    MAX_WIDTH,
+    check_count,
     check_float,
     check_generator,
     check_instance,
@@ -28,6 +30,13 @@ from dlbasics.validation import (
 )
 
 
+def _check_histogram_demo(cfg) -> None:
+    """检查 ``HistogramDemo`` 的每个字段；列表规范成元组。"""
+    check_count("n", cfg.n)
+    check_count("bins", cfg.bins, maximum=MAX_WIDTH)
+    check_int("seed", cfg.seed, minimum=0)
+
+
 @dataclass(frozen=True)
 class HistogramDemo:
     """直方图示例的设置：从 N(0, 1) 抽 n 个样本，分成 bins 个区间。"""
@@ -35,6 +44,9 @@ class HistogramDemo:
     n: int = 1000
     bins: int = 100
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_histogram_demo(self)
 
 
 def _check_describe(x):

@@ -14,15 +14,52 @@ from dlbasics.activations import DeepMLP
 from dlbasics.spiral import make_spiral
 from dlbasics.utils import seeded_splits, square_grid
 from dlbasics.validation import (
+    MAX_DEPTH,
+    MAX_WIDTH,
+    check_count,
+    check_counts,
     check_float,
+    check_floats,
     check_instance,
     check_int,
     check_memory,
     check_positive_float,
     check_positive_int,
+    check_seeds,
     check_tensor,
     validated_by,
 )
+
+
+def _check_width_depth_config(cfg) -> None:
+    """检查 ``WidthDepthConfig`` 的每个字段；列表规范成元组。"""
+    check_count("n_per_class", cfg.n_per_class)
+    for name in ("train_seed", "val_seed", "test_seed"):
+        check_int(name, getattr(cfg, name), minimum=0)
+    check_float("bias_std", cfg.bias_std, low=0.0)
+    for name in ("budget", "region_budget", "num_steps", "deep_steps"):
+        check_count(name, getattr(cfg, name))
+    for name in ("depths", "region_depths", "region_budget_depths"):
+        depths = check_counts(name, getattr(cfg, name), maximum=MAX_DEPTH)
+        object.__setattr__(cfg, name, depths)
+    for name in ("region_neurons", "widths"):
+        widths = check_counts(name, getattr(cfg, name), maximum=MAX_WIDTH)
+        object.__setattr__(cfg, name, widths)
+    object.__setattr__(cfg, "seeds", check_seeds("seeds", cfg.seeds))
+    object.__setattr__(cfg, "lr_grid", check_floats("lr_grid", cfg.lr_grid))
+    checkpoints = check_counts("long_checkpoints", cfg.long_checkpoints)
+    object.__setattr__(cfg, "long_checkpoints", checkpoints)
+    check_positive_float("region_lim", cfg.region_lim)
+    check_count(
+        "region_resolution",
+        cfg.region_resolution,
+        maximum=MAX_WIDTH,
+        minimum=2,
+    )
+    check_count("deep_depth", cfg.deep_depth, maximum=MAX_DEPTH)
+    check_count("deep_width", cfg.deep_width, maximum=MAX_WIDTH)
+    for name in ("deep_lr", "deep_small_lr", "width_lr"):
+        check_positive_float(name, getattr(cfg, name))
 
 
 @dataclass(frozen=True)
@@ -53,6 +90,9 @@ class WidthDepthConfig:
     deep_small_lr: float = 0.002
     widths: tuple[int, ...] = (16, 64, 256)  # 选读：只有一个隐藏层时的宽度
     width_lr: float = 0.03
+
+    def __post_init__(self) -> None:
+        _check_width_depth_config(self)
 
 
 def mlp_param_count(
