@@ -314,7 +314,11 @@ PROBES = [
     (
         cnn.digits_data,
         {"splits": SPLITS},
-        {"splits": [None, {}, {"train": 1}], "n_train": BAD_COUNTS},
+        {
+            "splits": [None, {}, {"train": 1}],
+            # None 是 n_train 的默认值（整个训练集），不算坏值
+            "n_train": [v for v in BAD_COUNTS if v is not None],
+        },
     ),
     *[
         (

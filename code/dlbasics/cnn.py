@@ -24,6 +24,7 @@ from dlbasics.validation import (
     check_int,
     check_labels,
     check_memory,
+    check_pair,
     check_positive_float,
     check_positive_int,
     check_seeds,
@@ -417,6 +418,16 @@ LENET_PAPER = {
 }
 
 
+def _check_format_layer_table(rows):
+    if not isinstance(rows, list | tuple) or not rows:
+        raise TypeError(
+            f"rows 应是 layer_table(...) 返回的非空列表，收到 {rows!r:.60}"
+        )
+    for row in rows:
+        check_instance("rows 中的一行", row, LayerInfo)
+
+
+@validated_by(_check_format_layer_table)
 def format_layer_table(rows: list[LayerInfo]) -> str:
     """把 ``layer_table`` 的结果排成 Markdown 表格（最后一行是参数总数）。"""
     lines = ["| 层 | 输出形状 | 参数个数 |", "| --- | --- | ---: |"]
@@ -496,6 +507,9 @@ def _check_train_digits(
         raise TypeError("data 应是 (X_train, y_train, X_val, y_val)")
     check_positive_float("lr", lr)
     check_int("seed", seed, minimum=0)
+    # 平移不能超过图像的边长（否则整张图都移出去了）；不做增强时也检查
+    check_count("max_shift", max_shift, maximum=DIGIT_SIZE - 1, minimum=0)
+    check_float("max_degrees", max_degrees, low=0.0, high=180.0)
 
 
 @validated_by(_check_train_digits)
@@ -548,9 +562,26 @@ def train_digits(
     return model, history
 
 
+def _check_accuracies(name: str, accuracies, *, nonempty: bool) -> None:
+    """每轮的准确率：列表或元组，每个都是 [0, 1] 内的数。"""
+    if not isinstance(accuracies, list | tuple):
+        raise TypeError(
+            f"{name} 应是每轮准确率的列表，收到 {accuracies!r:.60}"
+        )
+    if nonempty and not accuracies:
+        raise ValueError(f"{name} 是空的，至少要有一轮的准确率")
+    for acc in accuracies:
+        check_float(f"{name} 中的准确率", acc, low=0.0, high=1.0)
+
+
+def _check_epochs_to_reach(accuracies, target):
+    _check_accuracies("accuracies", accuracies, nonempty=False)
+    check_float("target", target, low=0.0, high=1.0)
+
+
+@validated_by(_check_epochs_to_reach)
 def epochs_to_reach(accuracies: list[float], target: float) -> int | None:
     """第一次达到 ``target`` 的轮次（从 1 数起）；没达到时返回 None。"""
-    check_float("target", target, low=0.0, high=1.0)
     for epoch, acc in enumerate(accuracies, start=1):
         if acc >= target:
             return epoch
@@ -632,10 +663,7 @@ class _Run:
 def _check_select_and_train(
     make_model, data, *, lr_grid, budgets, cfg, probe_inputs
 ):
-    if not lr_grid:
-        raise ValueError("lr_grid 是空的，至少要有一个候选学习率")
-    for lr in lr_grid:
-        check_positive_float("lr_grid 中的学习率", lr)
+    check_floats("lr_grid", lr_grid)
     if not isinstance(budgets, tuple | list) or not budgets:
         raise TypeError("budgets 应是训练轮数的元组，如 (60,) 或 (60, 100)")
     for budget in budgets:
@@ -718,6 +746,26 @@ def select_and_train(
     return selections
 
 
+def _check_splits(splits) -> None:
+    """``load_digits_splits`` 的结果：train 与 val 各是 (图像, 标签)。"""
+    if not isinstance(splits, dict) or not {"train", "val"} <= set(splits):
+        raise TypeError(
+            "splits 应是 load_digits_splits 返回的字典"
+            f"（至少有 'train' 与 'val'），收到 {splits!r:.60}"
+        )
+    for key in ("train", "val"):
+        X, y = check_pair(f"splits[{key!r}]", splits[key], "(X, y)")
+        _check_images(f"splits[{key!r}] 的图像", X)
+        check_labels(f"splits[{key!r}] 的标签", y, n=len(X))
+
+
+def _check_digits_data(splits, n_train):
+    _check_splits(splits)
+    if n_train is not None:
+        check_positive_int("n_train", n_train)
+
+
+@validated_by(_check_digits_data)
 def digits_data(
     splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
     n_train: int | None = None,
@@ -726,15 +774,18 @@ def digits_data(
 
     给出 ``n_train`` 时只取训练集的前 ``n_train`` 张。
     """
-    if not isinstance(splits, dict) or not {"train", "val"} <= set(splits):
-        raise TypeError("splits 应是 load_digits_splits 返回的字典")
     X, y = splits["train"]
     if n_train is not None:
-        n_train = check_positive_int("n_train", n_train)
         X, y = X[:n_train], y[:n_train]
     return (X, y, *splits["val"])
 
 
+def _check_digits_experiment(cfg, splits):
+    check_instance("cfg", cfg, DigitsConfig)
+    _check_splits(splits)
+
+
+@validated_by(_check_digits_experiment)
 def activation_experiment(
     cfg: DigitsConfig, splits: dict[str, tuple[torch.Tensor, torch.Tensor]]
 ) -> dict[str, dict[int, Selection]]:
@@ -761,6 +812,7 @@ def activation_experiment(
     }
 
 
+@validated_by(_check_digits_experiment)
 def capacity_experiment(
     cfg: DigitsConfig, splits: dict[str, tuple[torch.Tensor, torch.Tensor]]
 ) -> Selection:
@@ -771,13 +823,17 @@ def capacity_experiment(
     )[cfg.alex_epochs]  # fmt: skip
 
 
+def _check_plateau_end(train_acc, threshold):
+    _check_accuracies("train_acc", train_acc, nonempty=True)
+    check_float("threshold", threshold, low=0.0, high=1.0)
+
+
+@validated_by(_check_plateau_end)
 def plateau_end(train_acc: list[float], threshold: float) -> int:
     """训练准确率第一次达到 ``threshold`` 的轮次；此前都算平台期。
 
     一直没有达到时返回总轮数。
     """
-    if not train_acc:
-        raise ValueError("train_acc 是空的")
     return epochs_to_reach(train_acc, threshold) or len(train_acc)
 
 
@@ -800,6 +856,7 @@ class RegularizationResult:
     models: list[nn.Module]
 
 
+@validated_by(_check_digits_experiment)
 def regularization_experiment(
     cfg: DigitsConfig, splits: dict[str, tuple[torch.Tensor, torch.Tensor]]
 ) -> dict[str, RegularizationResult]:
@@ -873,6 +930,28 @@ def count_macs(model: nn.Sequential, input_shape: tuple[int, ...]) -> int:
     return total
 
 
+BLOCK_KINDS = ("conv", "pool", "fc")
+
+
+def _check_plot_architecture(blocks, ax, *, title, n_rows):
+    if not isinstance(blocks, list | tuple) or not blocks:
+        raise TypeError(
+            "blocks 应是 describe_blocks(...) 返回的 (种类, 说明) 列表，"
+            f"收到 {blocks!r:.60}"
+        )
+    for block in blocks:
+        kind, text = check_pair("blocks 中的方块", block, "('conv', '3×3')")
+        if kind not in BLOCK_KINDS:
+            raise ValueError(
+                f"blocks 里有未知的方块种类 {kind!r}，应为 conv、pool 或 fc"
+            )
+        check_instance("blocks 中方块的说明", text, str)
+    check_instance("title", title, str)
+    if n_rows is not None:
+        check_positive_int("n_rows", n_rows)
+
+
+@validated_by(_check_plot_architecture)
 def plot_architecture(
     blocks: list[tuple[str, str]],
     ax: Axes | None = None,
@@ -892,8 +971,6 @@ def plot_architecture(
     }
     ax = new_axes(ax)
     for i, (kind, text) in enumerate(blocks):
-        if kind not in colors:
-            raise ValueError(f"未知的方块种类 {kind!r}，应为 conv、pool 或 fc")
         ax.add_patch(
             FancyBboxPatch(
                 (0.05, i + 0.12), 0.9, 0.76, boxstyle="round,pad=0.02",
