@@ -15,6 +15,7 @@ from dlbasics.plotting import new_axes
 from dlbasics.validation import (
     PYTHON_STEP,
     check_generator,
+    check_instance,
     check_int,
     check_pair,
     check_positive_float,
@@ -31,7 +32,7 @@ def _check_corr2d(X, K):
     kh, kw = K.shape
     if kh > X.shape[0] or kw > X.shape[1]:
         raise ValueError(
-            f"卷积核 {tuple(K.shape)} 比输入 {tuple(X.shape)} 还大；"
+            f"卷积核 K {tuple(K.shape)} 比输入 X {tuple(X.shape)} 还大；"
             "先填充输入，或换小一点的核"
         )
     # 输出的每个元素是一次 Python 循环
@@ -180,8 +181,8 @@ def conv_vs_dense_params(
 
 
 def _check_learn_kernel(X, Y, kernel_shape, *, lr, num_steps, generator):
-    X = check_tensor("X", X, ndim=2, floating=True)
-    Y = check_tensor("Y", Y, ndim=2, floating=True)
+    X = check_tensor("X", X, ndim=2, floating=True, finite=True)
+    Y = check_tensor("Y", Y, ndim=2, floating=True, finite=True)
     kh, kw = (
         check_positive_int("kernel_shape 的每一项", k)
         for k in check_pair("kernel_shape", kernel_shape, "(1, 2)")
@@ -230,6 +231,35 @@ def learn_kernel(
     return conv.weight.detach()[0, 0], losses
 
 
+def _check_plot_matrix(M, ax, *, highlight, title, fmt):
+    M = check_tensor("M", M, ndim=2)
+    if M.numel() > 400:
+        raise ValueError(
+            f"M 有 {M.numel()} 个元素（形状 {tuple(M.shape)}）：每格写一个数，"
+            "超过 400 格就看不清了；请画一个小一点的矩阵"
+        )
+    if highlight is not None:
+        if not isinstance(highlight, tuple | list) or len(highlight) != 4:
+            raise ValueError(
+                "highlight 应是 (行, 列, 高, 宽) 四个整数，"
+                f"收到 {highlight!r:.60}"
+            )
+        r, c, h, w = highlight
+        check_int("highlight 的行", r, minimum=0)
+        check_int("highlight 的列", c, minimum=0)
+        check_positive_int("highlight 的高", h)
+        check_positive_int("highlight 的宽", w)
+    check_instance("title", title, str)
+    check_instance("fmt", fmt, str)
+    try:
+        fmt.format(1.0)
+    except (ValueError, IndexError, KeyError) as error:
+        raise ValueError(
+            f"fmt={fmt!r} 不能格式化一个数（{error}）；例如 fmt='{{:.2f}}'"
+        ) from None
+
+
+@validated_by(_check_plot_matrix)
 def plot_matrix(
     M: torch.Tensor,
     ax: Axes | None = None,
@@ -239,12 +269,6 @@ def plot_matrix(
     fmt: str = "{:g}",
 ) -> Axes:
     """把小矩阵画成带数字的方格；``highlight=(行, 列, 高, 宽)`` 描出窗口。"""
-    M = check_tensor("M", M, ndim=2)
-    if M.numel() > 400:
-        raise ValueError(
-            f"M 有 {M.numel()} 个元素（形状 {tuple(M.shape)}）：每格写一个数，"
-            "超过 400 格就看不清了；请画一个小一点的矩阵"
-        )
     ax = new_axes(ax)
     values = M.detach().double()
     span = float(values.abs().max()) or 1.0
@@ -277,11 +301,16 @@ def plot_matrix(
 
 
 def _check_receptive_field(kernel_sizes, strides):
+    for name, values in (("kernel_sizes", kernel_sizes), ("strides", strides)):
+        if not isinstance(values, list | tuple):
+            raise TypeError(
+                f"{name} 应是每层一个整数的列表，如 [3, 3]，"
+                f"收到 {values!r:.60}"
+            )
+        for value in values:
+            check_positive_int(f"{name} 中的值", value)
     if len(kernel_sizes) != len(strides):
         raise ValueError("kernel_sizes 与 strides 的长度应相同")
-    for k, s in zip(kernel_sizes, strides, strict=True):
-        check_positive_int("k", k)
-        check_positive_int("s", s)
 
 
 @validated_by(_check_receptive_field)
