@@ -23,8 +23,10 @@ from dlbasics.validation import (
     check_float,
     check_floats,
     check_generator,
+    check_instance,
     check_int,
     check_memory,
+    check_pair,
     check_positive_float,
     check_positive_int,
     check_seeds,
@@ -115,11 +117,20 @@ def make_data(
     return x, target_function(x) + noise * eps
 
 
+def _check_experiment(cfg):
+    check_instance("cfg", cfg, GeneralizationConfig)
+
+
+def _check_make_splits(cfg, data_seed):
+    check_instance("cfg", cfg, GeneralizationConfig)
+    check_int("data_seed", data_seed, minimum=0)
+
+
+@validated_by(_check_make_splits)
 def make_splits(
     cfg: GeneralizationConfig, data_seed: int
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """一套训练/验证/测试集；三份用三个不同的种子独立抽样。"""
-    data_seed = check_int("data_seed", data_seed, minimum=0)
     sizes = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}
     seeds = {name: 1000 * i + data_seed for i, name in enumerate(sizes)}
     return {
@@ -223,11 +234,13 @@ def _sweep(cfg: GeneralizationConfig, settings: Sequence, fit) -> SweepResult:
     )
 
 
+@validated_by(_check_experiment)
 def degree_sweep(cfg: GeneralizationConfig) -> SweepResult:
     """每个数据种子、每个次数：拟合多项式，记录三份数据上的误差。"""
     return _sweep(cfg, cfg.degrees, lambda x, y, d: fit_polynomial(x, y, d))
 
 
+@validated_by(_check_experiment)
 def weight_decay_sweep(cfg: GeneralizationConfig) -> SweepResult:
     """固定 ``cfg.high_degree`` 次多项式，每个 λ 做一次带权重衰减的拟合。"""
     return _sweep(
@@ -273,7 +286,28 @@ class Curve:
         return min(range(len(self.val_mse)), key=self.val_mse.__getitem__)
 
 
+def _check_splits(data) -> None:
+    """``make_splits`` 的结果：train、val、test 各是等长的一阶 (x, y)。"""
+    if not isinstance(data, dict) or not {"train", "val", "test"} <= set(data):
+        raise TypeError(
+            "data 应是 make_splits(...) 返回的字典（有 'train'、'val'、"
+            f"'test' 三份），收到 {data!r:.60}"
+        )
+    for key in ("train", "val", "test"):
+        x, y = check_pair(f"data[{key!r}]", data[key], "(x, y)")
+        x = check_tensor(f"data[{key!r}] 的 x", x, ndim=1, floating=True)
+        y = check_tensor(f"data[{key!r}] 的 y", y, ndim=1, floating=True)
+        if len(x) != len(y):
+            raise ValueError(
+                f"data[{key!r}] 的 x 与 y 长度应相同，"
+                f"收到 {len(x)} 与 {len(y)}"
+            )
+
+
 def _check_train_mlp(data, cfg, *, weight_decay, dropout, input_jitter, seed):
+    _check_splits(data)
+    check_instance("cfg", cfg, GeneralizationConfig)
+    check_float("dropout", dropout, low=0.0, high=1.0, high_open=True)
     check_float("weight_decay", weight_decay, low=0.0)
     check_float("input_jitter", input_jitter, low=0.0)
     check_int("seed", seed, minimum=0)
@@ -332,6 +366,7 @@ def train_mlp(
     return curve
 
 
+@validated_by(_check_experiment)
 def regularization_runs(
     cfg: GeneralizationConfig,
 ) -> dict[str, list[Curve]]:
@@ -349,6 +384,15 @@ def regularization_runs(
     return runs
 
 
+def _check_plot_sweep(result, ax, *, xlabel, floor, categorical):
+    check_instance("result", result, SweepResult)
+    check_instance("xlabel", xlabel, str)
+    if floor is not None:
+        check_float("floor", floor, low=0.0)
+    check_instance("categorical", categorical, bool)
+
+
+@validated_by(_check_plot_sweep)
 def plot_sweep(
     result: SweepResult,
     ax: Axes | None = None,
@@ -390,6 +434,18 @@ def plot_sweep(
     return ax
 
 
+def _check_plot_curves(curves, ax, *, title):
+    if not isinstance(curves, list | tuple) or not curves:
+        raise TypeError(
+            "curves 应是 train_mlp 返回的 Curve 的非空列表，"
+            f"收到 {curves!r:.60}"
+        )
+    for curve in curves:
+        check_instance("curves 中的一项", curve, Curve)
+    check_instance("title", title, str)
+
+
+@validated_by(_check_plot_curves)
 def plot_curves(
     curves: Sequence[Curve], ax: Axes | None = None, *, title: str = ""
 ) -> Axes:
@@ -416,6 +472,7 @@ def plot_curves(
     return ax
 
 
+@validated_by(_check_experiment)
 def noise_floor(cfg: GeneralizationConfig) -> float:
     """任何模型在新数据上的均方误差都不会（在期望上）低于噪声方差 σ²。"""
     return cfg.noise**2
