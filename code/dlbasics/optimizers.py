@@ -611,6 +611,11 @@ class SweepResult:
         )
 
 
+def _check_sensitivity_experiment(cfg):
+    check_instance("cfg", cfg, OptimizerConfig)
+
+
+@validated_by(_check_sensitivity_experiment)
 def sensitivity_experiment(
     cfg: OptimizerConfig = OptimizerConfig(),
 ) -> dict[tuple[str, str], SweepResult]:
@@ -706,6 +711,19 @@ def samples_to_reach(
     return None
 
 
+def _check_scale_experiment(cfg, lrs):
+    check_instance("cfg", cfg, OptimizerConfig)
+    check_instance("lrs", lrs, dict)
+    unknown = set(lrs) - set(METHODS)
+    if unknown:
+        raise ValueError(
+            f"lrs 里有未知的方法 {sorted(unknown)}，可选 {list(METHODS)}"
+        )
+    for name, lr in lrs.items():
+        check_positive_float(f"lrs[{name!r}]（学习率）", lr)
+
+
+@validated_by(_check_scale_experiment)
 def scale_experiment(
     cfg: OptimizerConfig, lrs: dict[str, float]
 ) -> dict[str, dict[int, list[int | None]]]:
@@ -715,11 +733,6 @@ def scale_experiment(
     返回 ``{方法名: {n: [每个种子所用的样本数]}}``。
     """
     results: dict[str, dict[int, list[int | None]]] = {}
-    unknown = set(lrs) - set(METHODS)
-    if unknown:
-        raise ValueError(
-            f"lrs 里有未知的方法 {sorted(unknown)}，可选 {list(METHODS)}"
-        )
     for name, lr in lrs.items():
         method = METHODS[name]
         results[name] = {}
