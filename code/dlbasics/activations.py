@@ -405,11 +405,17 @@ def first_to_last_ratio(norms: torch.Tensor) -> torch.Tensor:
     return norms[:, 0] / norms[:, -1]
 
 
-def geometric_mean(values: torch.Tensor) -> float:
-    """几何平均 exp(mean(log x))：比值跨好几个数量级时比算术平均有意义。"""
-    check_tensor("values", values, ndim=tuple(range(1, 9)), floating=True)
+def _check_geometric_mean(values):
+    check_tensor(
+        "values", values, ndim=tuple(range(1, 9)), floating=True, finite=True
+    )
     if (values <= 0).any():
         raise ValueError("values：几何平均只对正数有定义")
+
+
+@validated_by(_check_geometric_mean)
+def geometric_mean(values: torch.Tensor) -> float:
+    """几何平均 exp(mean(log x))：比值跨好几个数量级时比算术平均有意义。"""
     return values.log().mean().exp().item()
 
 

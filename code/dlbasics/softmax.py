@@ -349,6 +349,15 @@ def _steps_to_target(
     return reached, val_acc
 
 
+def _check_loss_choice_experiment(train, val, cfg):
+    for name, data in (("train", train), ("val", val)):
+        X, y = check_pair(name, data, "(X, y)")
+        check_tensor(f"{name}[0]", X, ndim=2, floating=True, finite=True)
+        check_labels(f"{name}[1]", y, n=X.shape[0])
+    check_instance("cfg", cfg, LossChoiceConfig)
+
+
+@validated_by(_check_loss_choice_experiment)
 def loss_choice_experiment(
     train: tuple[torch.Tensor, torch.Tensor],
     val: tuple[torch.Tensor, torch.Tensor],
@@ -360,16 +369,6 @@ def loss_choice_experiment(
     损失在 ``cfg.lrs`` 中各自挑学习率：验证准确率达到 ``cfg.target_acc``
     所需步数（对种子平均，没达到按 num_steps + 1 计）最少的那个。
     """
-    for name, (X, y) in (("train", train), ("val", val)):
-        check_tensor(f"{name}[0]", X, ndim=2, floating=True, finite=True)
-        check_labels(f"{name}[1]", y, n=X.shape[0])
-    check_instance("cfg", cfg, LossChoiceConfig)
-    check_positive_float("cfg.init_scale", cfg.init_scale)
-    check_positive_int("cfg.num_steps", cfg.num_steps)
-    if not cfg.lrs or not cfg.init_seeds:
-        raise ValueError("cfg.lrs 与 cfg.init_seeds 都至少要有一个值")
-    for lr in cfg.lrs:
-        check_positive_float("cfg.lrs 中的学习率", lr)
     results = {}
     for name, loss_fn in LOSSES.items():
         by_lr, final = {}, {}

@@ -304,6 +304,20 @@ def make_splits(
     )
 
 
+def _check_plot_logit_plane(model, X, y, ax, *, n_lines):
+    check_points(X, y)
+    check_labels("y", y, num_classes=3)
+    check_instance("model", model, nn.Module)
+    with torch.no_grad():
+        out = model(torch.zeros(1, 2, dtype=X.dtype))
+    if out.shape != (1, 3):
+        raise ValueError(
+            "model 应把二维输入映射成 3 个 logit（三分类），"
+            f"它的输出形状是 {tuple(out.shape[1:])}"
+        )
+
+
+@validated_by(_check_plot_logit_plane)
 @torch.no_grad()
 def plot_logit_plane(
     model: nn.Module,
@@ -318,7 +332,6 @@ def plot_logit_plane(
     在 logit 平面里，决策边界是从原点出发、互成 120° 的三条射线（虚线）。
     线性模型把方格线映射成仍然平行的直线；带 ReLU 的网络把它们折弯。
     """
-    check_points(X, y)
     ax = new_axes(ax)
     lines = grid_lines(lim=1.0, n_lines=n_lines)
     mapped = logit_plane(model(lines.reshape(-1, 2))).reshape(

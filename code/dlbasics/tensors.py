@@ -153,13 +153,7 @@ def central_difference(
     return (f(x + h) - f(x - h)) / (2 * h)
 
 
-def associativity_gap(
-    A: torch.Tensor, B: torch.Tensor, C: torch.Tensor
-) -> float:
-    """(AB)C 与 A(BC) 的最大绝对差：数学上为 0，浮点运算中是舍入误差。
-
-    形状 (m, k)、(k, n)、(n, p)。
-    """
+def _check_associativity_gap(A, B, C):
     for name, M in (("A", A), ("B", B), ("C", C)):
         check_tensor(name, M, ndim=2, floating=True)
     if not (A.dtype == B.dtype == C.dtype):
@@ -168,9 +162,19 @@ def associativity_gap(
         )
     if A.shape[1] != B.shape[0] or B.shape[1] != C.shape[0]:
         raise ValueError(
-            f"形状 {tuple(A.shape)}、{tuple(B.shape)}、{tuple(C.shape)} "
+            f"A {tuple(A.shape)}、B {tuple(B.shape)}、C {tuple(C.shape)} "
             "不能依次相乘：前一个的列数要等于后一个的行数"
         )
+
+
+@validated_by(_check_associativity_gap)
+def associativity_gap(
+    A: torch.Tensor, B: torch.Tensor, C: torch.Tensor
+) -> float:
+    """(AB)C 与 A(BC) 的最大绝对差：数学上为 0，浮点运算中是舍入误差。
+
+    形状 (m, k)、(k, n)、(n, p)。
+    """
     return ((A @ B) @ C - A @ (B @ C)).abs().max().item()
 
 
