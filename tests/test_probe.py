@@ -1,4 +1,5 @@
-"""坏值探针的第二张表：test_validation 的 PROBES 之外的每个公开函数与类。
+"""坏值探针的第二张表：第一张表（``probes_common.PROBES``）之外的每个公开
+函数与类。
 
 每个参数换上一串坏值（类型不对、NaN/inf、负数、空张量、整数当浮点……），
 大小、个数、步数类的参数还换上一个“合法但大得离谱”的值（10⁶ 到 10¹²）。
@@ -6,7 +7,7 @@
 要么（``Accepted`` 包着的值）正常返回。超过 20 秒由 SIGALRM 打断，测试失败。
 
 ``test_every_public_callable_is_probed_or_exempt`` 保证包里的每个公开函数与类
-都在这张表或 test_validation 的表里，或者在 ``EXEMPT`` 里写明了原因。
+都在这两张表里，或者在 ``EXEMPT`` 里写明了原因。
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from dlbasics import (
     utils,
     width_depth,
 )
+from probes_common import PROBES as FIRST_PROBES
 
 SECONDS = 20
 
@@ -1131,9 +1133,7 @@ def label(fn) -> str:
 
 
 def test_every_public_callable_is_probed_or_exempt():
-    # 第一张表在 test_validation 里：只读它的 PROBES，不共用代码
-    first = importlib.import_module("test_validation").PROBES
-    probed = {label(fn) for fn, _, _ in [*first, *PROBES]}
+    probed = {label(fn) for fn, _, _ in [*FIRST_PROBES, *PROBES]}
     exempt = set(EXEMPT) | {
         name
         for name in public_callables()
