@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 import pkgutil
@@ -26,16 +27,23 @@ from conftest import (
 from dlbasics import (
     activations,
     cnn,
+    generalization,
     optimizers,
     plotting,
     softmax,
     spiral,
+    tensors,
     training,
     width_depth,
 )
 from dlbasics.validation import (
+    MAX_DEPTH,
+    check_count,
+    check_counts,
+    check_floats,
     check_memory,
     check_positive_int,
+    check_seeds,
     physical_memory_bytes,
     validated_by,
 )
@@ -203,6 +211,76 @@ def test_messages_say_what_to_do():
     with bad_input("manual_seed"):
         spiral.make_spiral(3, generator=0)
     assert not math.isnan(1.0)
+
+
+CONFIGS = [
+    activations.GradientConfig,
+    cnn.DigitsConfig,
+    generalization.GeneralizationConfig,
+    optimizers.OptimizerConfig,
+    softmax.DoubleSoftmaxConfig,
+    softmax.LossChoiceConfig,
+    spiral.SpiralConfig,
+    tensors.HistogramDemo,
+    width_depth.WidthDepthConfig,
+]
+
+
+# 大于数据量的批量就是全批量、大于步数的评估间隔只在开头评估：不必设上限
+UNCAPPED = {"batch_size", "small_batch_size", "eval_every"}
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.__name__)
+def test_configs_keep_the_chapter_defaults_and_refuse_huge_counts(config):
+    """各章用默认设置：检查不改变任何默认值（字段与类里写的完全相同）。"""
+    cfg = config()
+    for f in dataclasses.fields(config):
+        assert getattr(cfg, f.name) == f.default, f.name
+        assert type(getattr(cfg, f.name)) is type(f.default), f.name
+    counts = [
+        f.name
+        for f in dataclasses.fields(config)
+        if type(f.default) is int
+        and not f.name.endswith("seed")
+        and f.name not in UNCAPPED
+    ]
+    assert counts
+    for name in counts:
+        with bad_input(f"{name}.*上限"):
+            config(**{name: 10**12})
+
+
+def test_config_sequences_are_checked_and_lists_become_tuples():
+    cfg = width_depth.WidthDepthConfig(seeds=[0, 1], depths=[1, 2])
+    assert cfg.seeds == (0, 1) and cfg.depths == (1, 2)
+    hash(cfg)  # 冻结的配置对象仍然可以做字典的键
+    with bad_input("seeds 应是元组"):
+        width_depth.WidthDepthConfig(seeds=range(10**6))
+    with bad_input("seeds.*1000"):
+        width_depth.WidthDepthConfig(seeds=tuple(range(10**6)))
+    with bad_input("lr_grid 是空的"):
+        width_depth.WidthDepthConfig(lr_grid=[])
+    with bad_input("weight_decays 中的值"):
+        generalization.GeneralizationConfig(weight_decays=(0.0, -1.0))
+    with bad_input("scale_methods"):
+        optimizers.OptimizerConfig(scale_methods=("Adam（批量 7）",))
+
+
+def test_shared_count_checks_name_the_parameter_and_the_limit():
+    assert check_count("n", 10**6) == 10**6
+    with bad_input("n=1,000,001 太大.*1,000,000"):
+        check_count("n", 10**6 + 1)
+    assert check_counts("d", [0, 3], minimum=0) == (0, 3)
+    with bad_input("d 中的值"):
+        check_counts("d", (1, 10**9), maximum=MAX_DEPTH)
+    assert check_seeds("s", [3]) == (3,)
+    with bad_input("s 中的种子"):
+        check_seeds("s", (0, -1))
+    with bad_input("s 应是元组"):
+        check_seeds("s", "012")
+    assert check_floats("w", (0.0, 2), positive=False) == (0.0, 2)
+    with bad_input("w 中的值"):
+        check_floats("w", (0.0,))
 
 
 # ---------- validated_by：参数检查放在展示的函数体之外 ----------
