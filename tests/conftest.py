@@ -22,6 +22,7 @@ except ImportError:  # Windows：没有 fcntl，并行测试时不加锁
     fcntl = None
 
 import matplotlib
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -128,6 +129,39 @@ def _single_thread():
 def bad_input(match: str):
     """期望参数检查失败（ValueError 或 TypeError），信息里有 ``match``。"""
     return pytest.raises((ValueError, TypeError), match=match)
+
+
+# ---------- 坏值探针（test_validation 与 test_probe）共用的坏值 ----------
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+NAN, INF = float("nan"), float("inf")
+BAD_COUNTS = [0, -3, 2.5, True, "4", None, NAN, [3]]
+BAD_POSITIVE = [0.0, -1.0, NAN, INF, "0.1", None, [0.1]]
+BAD_NONNEGATIVE = [-0.5, NAN, INF, "0", None]
+BAD_GENERATOR = [None, 0, "seed", np.random.default_rng(0)]
+
+
+def bad_tensors(shape, *, floating=True):
+    """一串坏张量参数：不是张量、阶数不对、空的，以及整数（需要浮点时）。"""
+    values = [None, [1.0, 2.0], np.zeros(shape), torch.zeros(*shape, 1, 1)]
+    values.append(torch.zeros(0, *shape[1:]))
+    if floating:
+        values.append(torch.zeros(*shape, dtype=torch.long))
+    return values
+
+
+def bad_labels(n):
+    return [
+        None,
+        torch.zeros(n),  # 不是 long
+        torch.zeros(n + 1, dtype=torch.long),  # 个数不对
+        torch.full((n,), -1, dtype=torch.long),  # 负的类别
+        torch.zeros(n, 1, dtype=torch.long),  # 阶数不对
+    ]
 
 
 def jupyter_book() -> str:

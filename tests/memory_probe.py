@@ -25,9 +25,11 @@ from torch import nn  # noqa: E402
 from dlbasics import (  # noqa: E402
     activations,
     cnn,
+    generalization,
     optimizers,
     softmax,
     spiral,
+    tensors,
     utils,
     validation,
     width_depth,
@@ -100,6 +102,31 @@ def case(label: str, big: bool):
     if label in ("layer_table", "count_macs"):
         shape = (1, pick(28, 1100), pick(28, 1100))
         return getattr(cnn, label), (CONVS, shape), {}
+    if label == "preactivation_rms":
+        kwargs = {"depth": 2, "width": pick(4, 200), "generator": gen()}
+        kwargs["n_samples"] = pick(4, 300_000)
+        return activations.preactivation_rms, ("tanh", "xavier"), kwargs
+    if label == "random_shift":
+        x = torch.rand(pick(2, 20_000), 1, 8, 8)
+        return cnn.random_shift, (x, pick(1, 40)), {"generator": gen()}
+    if label == "make_data":
+        n = pick(10, 5_000_000)
+        return generalization.make_data, (n, 0.1), {"generator": gen()}
+    if label == "poly_features":
+        x = torch.rand(pick(10, 200_000), dtype=torch.float64)
+        return generalization.poly_features, (x, pick(2, 100)), {}
+    if label == "make_mlp":
+        return generalization.make_mlp, (pick(4, 5000),), {}
+    if label == "make_linear_model":
+        return spiral.make_linear_model, (pick(2, 10_000), pick(3, 5000)), {}
+    if label == "TinyMLP":
+        return tensors.TinyMLP, (pick(2, 3000), pick(4, 5000), 10), {}
+    if label == "NoisyLineDataset":
+        return (
+            tensors.NoisyLineDataset,
+            (pick(10, 10_000_000),),
+            {"generator": gen()},
+        )
     raise KeyError(label)
 
 
@@ -115,7 +142,10 @@ def measure(label: str) -> tuple[int, int]:
         counted.append(validation.check_memory(*args, **kwargs))
         return counted[-1]
 
-    for module in (activations, cnn, optimizers, softmax, spiral, utils):
+    for module in (
+        activations, cnn, generalization, optimizers, softmax, spiral,
+        tensors, utils,
+    ):  # fmt: skip
         module.check_memory = recording
     width_depth.check_memory = recording
     fn, args, kwargs = case(label, big=False)

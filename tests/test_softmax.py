@@ -259,7 +259,7 @@ def test_loss_choice_picks_the_fastest_rate_on_validation():
         assert choice.steps == choice.steps_by_lr[choice.lr]
     again = loss_choice_experiment(train, val, cfg)
     assert again == result
-    with bad_input("cfg.lrs"):
+    with bad_input("lrs"):  # 设置本身在构造时就拒绝空的学习率表
         loss_choice_experiment(train, val, LossChoiceConfig(lrs=()))
 
 

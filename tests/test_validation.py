@@ -1,12 +1,14 @@
 """dlbasics 在错误输入下的表现：公开函数给出带参数名的 ValueError/TypeError，
 从前悄悄算错或崩溃的输入现在要么算对、要么清楚地拒绝。
 
-上半部分是“探针”：对每个函数的每个参数换上一串坏值，逐个调用。
+上半部分是“探针”：对每个函数的每个参数换上一串坏值，逐个调用
+（探针表在 ``tests/probes_common.py``，``test_probe`` 的覆盖测试也读它）。
 下半部分是从前算错或崩溃的具体例子。
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 import pkgutil
@@ -18,10 +20,15 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import bad_input
+from conftest import (
+    INF,
+    bad_input,
+    gen,
+)
 from dlbasics import (
     activations,
     cnn,
+    generalization,
     optimizers,
     plotting,
     slider,
@@ -33,562 +40,17 @@ from dlbasics import (
     width_depth,
 )
 from dlbasics.validation import (
+    MAX_DEPTH,
+    check_count,
+    check_counts,
+    check_floats,
     check_memory,
     check_positive_int,
+    check_seeds,
     physical_memory_bytes,
     validated_by,
 )
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-NAN, INF = float("nan"), float("inf")
-BAD_COUNTS = [0, -3, 2.5, True, "4", None, NAN, [3]]
-BAD_POSITIVE = [0.0, -1.0, NAN, INF, "0.1", None, [0.1]]
-BAD_NONNEGATIVE = [-0.5, NAN, INF, "0", None]
-BAD_GENERATOR = [None, 0, "seed", np.random.default_rng(0)]
-
-
-def bad_tensors(shape, *, floating=True):
-    """一串坏张量参数：不是张量、阶数不对、空的，以及整数（需要浮点时）。"""
-    values = [None, [1.0, 2.0], np.zeros(shape), torch.zeros(*shape, 1, 1)]
-    values.append(torch.zeros(0, *shape[1:]))
-    if floating:
-        values.append(torch.zeros(*shape, dtype=torch.long))
-    return values
-
-
-def bad_labels(n):
-    return [
-        None,
-        torch.zeros(n),  # 不是 long
-        torch.zeros(n + 1, dtype=torch.long),  # 个数不对
-        torch.full((n,), -1, dtype=torch.long),  # 负的类别
-        torch.zeros(n, 1, dtype=torch.long),  # 阶数不对
-    ]
-
-
-def spiral_xy(n=5):
-    return spiral.make_spiral(n, generator=gen())
-
-
-def small_mlp():
-    return activations.DeepMLP(2, 4)
-
-
-X2, Y2 = spiral_xy()
-LINE_X, LINE_Y = optimizers.make_line_data(20, generator=gen())
-IMAGES = torch.rand(6, 1, 8, 8, generator=gen())
-DIGIT_LABELS = torch.arange(6) % 3
-
-# (函数, 合法的关键字参数, {参数名: [坏值, ...]})
-PROBES = [
-    (
-        spiral.make_spiral,
-        {"n_per_class": 5, "num_classes": 3, "noise": 0.1, "generator": gen()},
-        {
-            "n_per_class": [*BAD_COUNTS, 10**12],
-            "num_classes": BAD_COUNTS,
-            "noise": BAD_NONNEGATIVE,
-            "generator": [0, "seed"],
-        },
-    ),
-    (
-        spiral.make_two_layer_net,
-        {"in_features": 2, "num_hiddens": 4, "num_classes": 3},
-        {
-            "in_features": BAD_COUNTS,
-            "num_hiddens": [*BAD_COUNTS, 10**10],
-            "num_classes": BAD_COUNTS,
-        },
-    ),
-    (
-        utils.square_grid,
-        {"lim": 1.0, "resolution": 3},
-        {"lim": BAD_POSITIVE, "resolution": [1, 0, 2.5, None, 10**7]},
-    ),
-    (
-        training.predict_grid,
-        {"model": spiral.make_linear_model(), "lim": 1.0, "resolution": 5},
-        {
-            "model": [None, "linear"],
-            "lim": BAD_POSITIVE,
-            "resolution": [1, 0, 2.5, None, 10**7],
-        },
-    ),
-    (
-        spiral.logit_plane,
-        {"logits": torch.zeros(4, 3)},
-        {"logits": [*bad_tensors((4, 3)), torch.zeros(4, 5)]},
-    ),
-    (
-        spiral.grid_lines,
-        {"lim": 1.0, "n_lines": 3, "n_points": 4},
-        {
-            "lim": BAD_POSITIVE,
-            "n_lines": [1, 0, 2.5, None],
-            "n_points": [1, None, 10**12],
-        },
-    ),
-    (
-        spiral.collapse_linear_layers,
-        {"model": nn.Sequential(nn.Linear(2, 3))},
-        {
-            "model": [
-                None,
-                nn.Linear(2, 3),
-                nn.Sequential(nn.Linear(2, 3), nn.ReLU()),
-                nn.Sequential(nn.Linear(2, 3), nn.Linear(4, 1)),
-            ]
-        },
-    ),
-    (
-        training.accuracy,
-        {"logits": torch.zeros(4, 3), "y": torch.zeros(4, dtype=torch.long)},
-        {"logits": [None, torch.zeros(4)], "y": bad_labels(4)},
-    ),
-    (
-        training.train_classifier,
-        {
-            "model": spiral.make_linear_model(),
-            "X": X2,
-            "y": Y2,
-            "lr": 0.1,
-            "num_steps": 1,
-        },
-        {
-            "model": [None, "model"],
-            "X": [
-                *bad_tensors(tuple(X2.shape)),
-                torch.full(tuple(X2.shape), NAN),
-            ],
-            "y": bad_labels(len(X2)),
-            "lr": BAD_POSITIVE,
-            "num_steps": BAD_COUNTS,
-            "optimizer_cls": [None, 3],
-            "on_step": [3, "record"],
-        },
-    ),
-    (
-        activations.derivative,
-        {"name": "relu", "x": torch.zeros(3)},
-        {
-            "name": [None, 3, "swish"],
-            "x": [None, [1.0], torch.zeros(3, dtype=torch.long)],
-        },
-    ),
-    (
-        activations.DeepMLP,
-        {"depth": 2, "width": 3},
-        {
-            "depth": BAD_COUNTS,
-            "width": [*BAD_COUNTS, 10**7],
-            "activation": [None, "swish"],
-            "in_features": BAD_COUNTS,
-            "out_features": BAD_COUNTS,
-        },
-    ),
-    (
-        activations.init_weights,
-        {"model": small_mlp(), "scheme": "he", "generator": gen()},
-        {
-            "model": [None, nn.Linear(2, 2)],
-            "scheme": [None, "orthogonal"],
-            "generator": BAD_GENERATOR,
-            "gain": BAD_POSITIVE,
-            "bias_std": BAD_NONNEGATIVE,
-        },
-    ),
-    (
-        activations.layer_grad_norms,
-        {"model": small_mlp(), "X": X2, "y": Y2},
-        {
-            "model": [None],
-            "X": [*bad_tensors(tuple(X2.shape)), torch.zeros(len(X2), 5)],
-            "y": [
-                *bad_labels(len(X2)),
-                torch.full((len(X2),), 7, dtype=torch.long),
-            ],
-        },
-    ),
-    (
-        activations.matrix_product_norms,
-        {"num_matrices": 2, "size": 3, "std": 1.0, "generator": gen()},
-        {
-            "num_matrices": BAD_COUNTS,
-            "size": [*BAD_COUNTS, 10**7],
-            "std": BAD_POSITIVE,
-            "generator": BAD_GENERATOR,
-        },
-    ),
-    (
-        softmax.softmax,
-        {"logits": torch.zeros(2, 3)},
-        {"logits": [None, [0.0], torch.zeros(2, 3, dtype=torch.long)]},
-    ),
-    (
-        softmax.logsumexp,
-        {"logits": torch.zeros(2, 3)},
-        {"logits": [None, torch.zeros(0, dtype=torch.float32)]},
-    ),
-    (
-        softmax.cross_entropy,
-        {"logits": torch.zeros(3, 4), "y": torch.zeros(3, dtype=torch.long)},
-        {
-            "logits": bad_tensors((3, 4)),
-            "y": [*bad_labels(3), torch.full((3,), 4, dtype=torch.long)],
-        },
-    ),
-    (
-        softmax.softmax_with_temperature,
-        {"logits": torch.zeros(3), "temperature": 1.0},
-        {"temperature": BAD_POSITIVE, "logits": [None, [1.0]]},
-    ),
-    (
-        softmax.make_blobs,
-        {
-            "n_per_class": 3,
-            "centers": [(0.0, 0.0), (1.0, 1.0)],
-            "std": 0.5,
-            "generator": gen(),
-        },
-        {
-            "n_per_class": [*BAD_COUNTS, 10**12],
-            "centers": [None, [(0.0, 0.0)], [(0.0,), (1.0, 1.0)]],
-            "std": BAD_POSITIVE,
-            "generator": BAD_GENERATOR,
-        },
-    ),
-    (
-        softmax.softmax_regression_step,
-        {
-            "W": torch.zeros(3, 2),
-            "b": torch.zeros(3),
-            "X": X2,
-            "y": Y2,
-            "lr": 0.1,
-        },
-        {
-            "W": [
-                None,
-                torch.zeros(3, 5),
-                torch.zeros(3, 2, dtype=torch.long),
-            ],
-            "b": [None, torch.zeros(4)],
-            "X": bad_tensors(tuple(X2.shape)),
-            "y": bad_labels(len(X2)),
-            "lr": BAD_POSITIVE,
-        },
-    ),
-    (
-        tensors.broadcast_shape,
-        {"a": (3, 1), "b": (1, 4)},
-        {"a": [None, "31", (3, -1), (3, 1.5)], "b": [(1, True), 5]},
-    ),
-    (
-        tensors.svd_reconstruction_error,
-        {"A": torch.zeros(3, 2)},
-        {"A": bad_tensors((3, 2))},
-    ),
-    (
-        tensors.sample_mean_var,
-        {"x": torch.zeros(5)},
-        {"x": [None, torch.zeros(1), torch.zeros(5, dtype=torch.long)]},
-    ),
-    (
-        tensors.normal_pdf,
-        {"x": torch.zeros(3)},
-        {"x": [None], "mean": [NAN, "0"], "std": BAD_POSITIVE},
-    ),
-    (
-        tensors.central_difference,
-        {"f": torch.sin, "x": torch.zeros(3)},
-        {
-            "f": [None, 3],
-            "x": [None, torch.zeros(3, dtype=torch.long)],
-            "h": BAD_POSITIVE,
-        },
-    ),
-    (
-        optimizers.make_line_data,
-        {"n": 5, "generator": gen()},
-        {
-            "n": [*BAD_COUNTS, 10**12],
-            "w": [NAN, "3"],
-            "noise": BAD_NONNEGATIVE,
-            "x_range": [None, (1.0,), (2.0, 1.0), (0.0, INF)],
-            "generator": BAD_GENERATOR,
-        },
-    ),
-    (
-        optimizers.fit_line,
-        {
-            "make_optimizer": lambda p: optimizers.SGD(p, 0.1),
-            "X": LINE_X,
-            "y": LINE_Y,
-            "batch_size": 5,
-            "num_epochs": 1,
-            "generator": gen(),
-        },
-        {
-            "make_optimizer": [None],
-            "X": [None, LINE_X[:, 0], LINE_X[:5], LINE_X.long()],
-            "y": [LINE_Y[:, 0], LINE_Y[:3], torch.full_like(LINE_Y, NAN)],
-            "batch_size": BAD_COUNTS,
-            "num_epochs": BAD_POSITIVE,
-            "init": [None, (0.0,), (NAN, 0.0)],
-            "generator": BAD_GENERATOR,
-            "val": [LINE_X, (LINE_X, LINE_Y[:, 0])],
-        },
-    ),
-    (
-        optimizers.SGD,
-        {"params": [torch.zeros(2, requires_grad=True)], "lr": 0.1},
-        {"lr": [-0.1, NAN, INF, "0.1", None], "momentum": [1.0, -0.1, NAN]},
-    ),
-    (
-        optimizers.Adam,
-        {"params": [torch.zeros(2, requires_grad=True)]},
-        {
-            "lr": [-1.0, INF],
-            "betas": [None, (0.9,), (1.0, 0.9), (0.9, NAN)],
-            "eps": [-1e-8, NAN],
-        },
-    ),
-    (
-        optimizers.mse_surface,
-        {
-            "X": LINE_X,
-            "y": LINE_Y,
-            "ws": torch.zeros(3),
-            "bs": torch.zeros(4),
-        },
-        {
-            "X": [None, LINE_X[:, 0]],
-            "y": [LINE_Y[:5]],
-            "ws": [None, torch.zeros(3, 1)],
-            "bs": [torch.zeros(0)],
-        },
-    ),
-    (
-        optimizers.Method,
-        {"optimizer": "sgd", "batch_size": 1},
-        {
-            "optimizer": ["rmsprop", None],
-            "batch_size": [0, 2.5],
-            "momentum": [1.0, NAN],
-        },
-    ),
-    (
-        width_depth.width_for_budget,
-        {"budget": 100, "depth": 2},
-        {"budget": [*BAD_COUNTS, 3], "depth": BAD_COUNTS},
-    ),
-    (
-        width_depth.region_grid,
-        {"model": small_mlp(), "lim": 1.0, "resolution": 4},
-        {
-            "model": [None, nn.Linear(2, 2)],
-            "lim": BAD_POSITIVE,
-            "resolution": [1, 2.5, None, 10**6],
-        },
-    ),
-    (
-        width_depth.effective_rank,
-        {"features": torch.randn(5, 3, generator=gen())},
-        {
-            "features": [*bad_tensors((5, 3)), torch.full((5, 3), NAN)],
-            "energy": [0.0, 1.5, NAN, "0.9"],
-        },
-    ),
-    (
-        width_depth.max_rebound,
-        {"losses": [1.0, 0.5]},
-        {"losses": [[], [1.0, NAN], [1.0, -1.0], ["1"]]},
-    ),
-    (
-        cnn.alexnet,
-        {"device": "meta"},
-        {
-            "in_channels": BAD_COUNTS,
-            "num_classes": BAD_COUNTS,
-            "groups": [3, 0, None],
-            "conv1_padding": [-1, 1.5, None],
-        },
-    ),
-    (
-        cnn.layer_table,
-        {"model": cnn.lenet(), "input_shape": (1, 28, 28)},
-        {
-            "model": [None, nn.Linear(2, 2)],
-            "input_shape": [None, (), (1, 0, 28), (1, 28.5, 28), (10**6,) * 3],
-        },
-    ),
-    (
-        cnn.lenet_small,
-        {},
-        {"activation": ["tanh", None], "dropout": [1.0, -0.1, NAN, "0.5"]},
-    ),
-    (
-        cnn.random_shift,
-        {"x": IMAGES, "max_shift": 1, "generator": gen()},
-        {
-            "x": bad_tensors((6, 1, 8, 8)),
-            "max_shift": [-1, 1.5, None],
-            "generator": BAD_GENERATOR,
-        },
-    ),
-    (
-        cnn.random_rotate,
-        {"x": IMAGES, "max_degrees": 10.0, "generator": gen()},
-        {
-            "x": [None, IMAGES[0]],
-            "max_degrees": [-1.0, NAN, 720.0, None],
-            "generator": BAD_GENERATOR,
-        },
-    ),
-    (
-        cnn.make_augment,
-        {"generator": gen()},
-        {
-            "max_shift": BAD_COUNTS,
-            "max_degrees": [-5.0, NAN],
-            "generator": BAD_GENERATOR,
-        },
-    ),
-    (
-        cnn.load_digits_splits,
-        {"n_train": 100, "n_val": 50, "generator": gen()},
-        {
-            "n_train": [*BAD_COUNTS, 1790],
-            "n_val": BAD_COUNTS,
-            "generator": BAD_GENERATOR,
-        },
-    ),
-    (
-        cnn.train_digits,
-        {
-            "make_model": cnn.lenet_small,
-            "data": (IMAGES, DIGIT_LABELS, IMAGES, DIGIT_LABELS),
-            "lr": 0.01,
-            "num_epochs": 1,
-            "batch_size": 3,
-            "seed": 0,
-        },
-        {
-            "make_model": [None],
-            "data": [None, (IMAGES, DIGIT_LABELS)],
-            "lr": BAD_POSITIVE,
-            "num_epochs": BAD_COUNTS,
-            "batch_size": BAD_COUNTS,
-            "seed": [-1, 1.5, None],
-            "augment": ["mixup", True],
-        },
-    ),
-    (
-        cnn.per_class_accuracy,
-        {"model": cnn.lenet_small(), "X": IMAGES, "y": DIGIT_LABELS},
-        {
-            "model": [None],
-            "X": [None, IMAGES.long()],
-            "y": bad_labels(len(IMAGES)),
-            "num_classes": [*BAD_COUNTS, 2],
-        },
-    ),
-    (
-        cnn.count_macs,
-        {"model": cnn.lenet_small(), "input_shape": (1, 8, 8)},
-        {"model": [None], "input_shape": [(1, 0, 8), (1, 8.5, 8)]},
-    ),
-    (
-        plotting.plot_spiral_data,
-        {"X": X2, "y": Y2},
-        {
-            "X": [None, X2[:, :1], X2.long()],
-            "y": [
-                *bad_labels(len(X2)),
-                torch.full((len(X2),), 99, dtype=torch.long),
-            ],
-            "ax": ["axes"],
-            "size": BAD_POSITIVE,
-        },
-    ),
-    (
-        tensors.plot_histogram_with_density,
-        {"sample": torch.randn(20, generator=gen()), "bins": 5},
-        {
-            "sample": [None, torch.zeros(0), torch.full((5,), NAN)],
-            "bins": BAD_COUNTS,
-        },
-    ),
-    (
-        tensors.plot_broadcast,
-        {"shape_a": (3, 1), "shape_b": (1, 4)},
-        {"shape_a": [None, (3,), (0, 1), (100, 100)], "shape_b": [(1, 2.5)]},
-    ),
-    (
-        plotting.plot_history,
-        {"histories": {"a": training.History([1.0], [0.5])}},
-        {"histories": [None, {}, {"a": [1.0]}], "metric": ["acc"]},
-    ),
-]
-
-PROBES += [
-    (
-        spiral.training_snapshots,
-        {
-            "model": spiral.make_linear_model(),
-            "X": X2,
-            "y": Y2,
-            "lr": 0.1,
-            "steps": [0, 2],
-            "resolution": 4,
-        },
-        {
-            "model": [None, "linear"],
-            "X": bad_tensors(tuple(X2.shape)),
-            "y": bad_labels(len(X2)),
-            "lr": BAD_POSITIVE,
-            "steps": [None, "0, 2", [], [2, 1], [1, 1], [-1], [0.5], 3],
-        },
-    ),
-    (
-        activations.gradient_norms_by_gain,
-        {
-            "gains": (0.5, 1.0),
-            "cfg": activations.GradientConfig(
-                depth=3, width=4, n_per_class=5, seeds=(0,)
-            ),
-        },
-        {
-            "gains": [None, (), [1.0], (0.0,), (-1.0,), (NAN,), ("1",)],
-            "cfg": [None, "cfg"],
-        },
-    ),
-    (
-        slider.slider_figure,
-        {
-            "fig": plt.figure(),
-            "update": lambda i: None,
-            "values": ["a = 1", "a = 2"],
-            "label": "a",
-            "default": 0,
-            "alt": "空白的图",
-            "dpi": 20,
-        },
-        {
-            "fig": [None, "fig"],
-            "update": [None, 3],
-            "values": [["a = 1"], ["a = 1", ""], ["a = 1", 2], ["x"] * 41],
-            "label": ["", " ", None],
-            "default": [-1, 2, 0.5, None, True],
-            "alt": ["", None],
-            "dpi": BAD_POSITIVE,
-        },
-    ),
-]
+from probes_common import DIGIT_LABELS, IMAGES, LINE_X, LINE_Y, PROBES, X2, Y2
 
 CASES = [
     pytest.param(fn, valid, name, value, id=f"{fn.__name__}-{name}-{i}")
@@ -884,7 +346,7 @@ def test_float_or_empty_seeds_are_refused_by_every_config():
         cls()  # 默认设置合法
         for field in dataclasses.fields(cls):
             if field.name.endswith("seeds"):
-                for bad in ((0, 1.7), (), (0, True), [0, 1], (-1,)):
+                for bad in ((0, 1.7), (), (0, True), (-1,), "012"):
                     with bad_input(field.name):
                         cls(**{field.name: bad})
                 checked += 1
@@ -946,6 +408,14 @@ MEMORY_PROBES = {  # 名字（见 tests/memory_probe.py）: 被把关的函数
     "matrix_product_norms": activations.matrix_product_norms,
     "layer_table": cnn.layer_table,
     "count_macs": cnn.count_macs,
+    "preactivation_rms": activations.preactivation_rms,
+    "random_shift": cnn.random_shift,
+    "make_data": generalization.make_data,
+    "poly_features": generalization.poly_features,
+    "make_mlp": generalization.make_mlp,
+    "make_linear_model": spiral.make_linear_model,
+    "TinyMLP": tensors.TinyMLP,
+    "NoisyLineDataset": tensors.NoisyLineDataset,
 }
 
 
@@ -966,7 +436,7 @@ def test_memory_guards_count_the_measured_peak():
         if path.name != "validation.py"
     )
     distinct = {id(fn) for fn in MEMORY_PROBES.values()}
-    assert sites == len(distinct) == 12, "新的 check_memory 调用处要加进探针"
+    assert sites == len(distinct) == 20, "新的 check_memory 调用处要加进探针"
     script = Path(__file__).with_name("memory_probe.py")
     out = subprocess.run(
         [sys.executable, str(script), *MEMORY_PROBES],
@@ -984,6 +454,76 @@ def test_memory_guards_count_the_measured_peak():
             f"{label}: 估计 {counted / 2**20:.0f} MiB，"
             f"实测峰值 {peak / 2**20:.0f} MiB"
         )
+
+
+CONFIGS = [
+    activations.GradientConfig,
+    cnn.DigitsConfig,
+    generalization.GeneralizationConfig,
+    optimizers.OptimizerConfig,
+    softmax.DoubleSoftmaxConfig,
+    softmax.LossChoiceConfig,
+    spiral.SpiralConfig,
+    tensors.HistogramDemo,
+    width_depth.WidthDepthConfig,
+]
+
+
+# 大于数据量的批量就是全批量、大于步数的评估间隔只在开头评估：不必设上限
+UNCAPPED = {"batch_size", "small_batch_size", "eval_every"}
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.__name__)
+def test_configs_keep_the_chapter_defaults_and_refuse_huge_counts(config):
+    """各章用默认设置：检查不改变任何默认值（字段与类里写的完全相同）。"""
+    cfg = config()
+    for f in dataclasses.fields(config):
+        assert getattr(cfg, f.name) == f.default, f.name
+        assert type(getattr(cfg, f.name)) is type(f.default), f.name
+    counts = [
+        f.name
+        for f in dataclasses.fields(config)
+        if type(f.default) is int
+        and not f.name.endswith("seed")
+        and f.name not in UNCAPPED
+    ]
+    assert counts
+    for name in counts:
+        with bad_input(f"{name}.*上限"):
+            config(**{name: 10**12})
+
+
+def test_config_sequences_are_checked_and_lists_become_tuples():
+    cfg = width_depth.WidthDepthConfig(seeds=[0, 1], depths=[1, 2])
+    assert cfg.seeds == (0, 1) and cfg.depths == (1, 2)
+    hash(cfg)  # 冻结的配置对象仍然可以做字典的键
+    with bad_input("seeds 应是元组"):
+        width_depth.WidthDepthConfig(seeds=range(10**6))
+    with bad_input("seeds.*1000"):
+        width_depth.WidthDepthConfig(seeds=tuple(range(10**6)))
+    with bad_input("lr_grid 是空的"):
+        width_depth.WidthDepthConfig(lr_grid=[])
+    with bad_input("weight_decays 中的值"):
+        generalization.GeneralizationConfig(weight_decays=(0.0, -1.0))
+    with bad_input("scale_methods"):
+        optimizers.OptimizerConfig(scale_methods=("Adam（批量 7）",))
+
+
+def test_shared_count_checks_name_the_parameter_and_the_limit():
+    assert check_count("n", 10**6) == 10**6
+    with bad_input("n=1,000,001 太大.*1,000,000"):
+        check_count("n", 10**6 + 1)
+    assert check_counts("d", [0, 3], minimum=0) == (0, 3)
+    with bad_input("d 中的值"):
+        check_counts("d", (1, 10**9), maximum=MAX_DEPTH)
+    assert check_seeds("s", [3]) == (3,)
+    with bad_input("s 中的种子"):
+        check_seeds("s", (0, -1))
+    with bad_input("s 应是元组"):
+        check_seeds("s", "012")
+    assert check_floats("w", (0.0, 2), positive=False) == (0.0, 2)
+    with bad_input("w 中的值"):
+        check_floats("w", (0.0,))
 
 
 # ---------- validated_by：参数检查放在展示的函数体之外 ----------

@@ -12,15 +12,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlbasics.validation import (
+    MAX_DEPTH,
+    MAX_WIDTH,
+    PYTHON_STEP,
+    check_count,
     check_float,
     check_generator,
     check_instance,
+    check_int,
     check_labels,
     check_memory,
     check_positive_float,
     check_positive_int,
-    check_seed_fields,
+    check_seeds,
     check_tensor,
+    check_work,
     validated_by,
 )
 
@@ -108,6 +114,8 @@ def _check_deep_mlp(
         + (width + 1) * out_features
     )
     check_memory("depth × width²", params, bytes_per_element=5)  # 留 25% 余量
+    # 每层是一个新建的 nn.Linear（约等于十次 Python 循环），再逐个初始化参数
+    check_work("depth", depth, depth * 10 * PYTHON_STEP + params)
     _check_name(activation, "activation")
 
 
@@ -244,6 +252,8 @@ def _check_matrix_product_norms(num_matrices, size, std, *, generator):
     check_positive_float("std", std)
     check_generator("generator", generator)
     check_memory("size²", size * size * 4, bytes_per_element=8)  # 约 3 个矩阵
+    work = num_matrices * (size**3 + PYTHON_STEP)
+    check_work("num_matrices × size³", num_matrices, work)
 
 
 @validated_by(_check_matrix_product_norms)
@@ -278,6 +288,15 @@ def matrix_product_norms(
 # ---------- 本章的实验：深层网络中各层的梯度 ----------
 
 
+def _check_gradient_config(cfg) -> None:
+    """检查 ``GradientConfig`` 的每个字段；列表规范成元组。"""
+    check_count("depth", cfg.depth, maximum=MAX_DEPTH)
+    check_count("width", cfg.width, maximum=MAX_WIDTH)
+    check_count("n_per_class", cfg.n_per_class)
+    check_int("data_seed", cfg.data_seed, minimum=0)
+    object.__setattr__(cfg, "seeds", check_seeds("seeds", cfg.seeds))
+
+
 @dataclass(frozen=True)
 class GradientConfig:
     """“梯度消失”实验的设置：网络形状、数据与重复的种子。"""
@@ -289,7 +308,7 @@ class GradientConfig:
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # 初始化的种子
 
     def __post_init__(self) -> None:
-        check_seed_fields(self)
+        _check_gradient_config(self)
 
 
 # 标签: (激活函数, 初始化方案, 是否残差)。标签就是图例里的名字
@@ -389,11 +408,17 @@ def first_to_last_ratio(norms: torch.Tensor) -> torch.Tensor:
     return norms[:, 0] / norms[:, -1]
 
 
-def geometric_mean(values: torch.Tensor) -> float:
-    """几何平均 exp(mean(log x))：比值跨好几个数量级时比算术平均有意义。"""
-    check_tensor("values", values, ndim=tuple(range(1, 9)), floating=True)
+def _check_geometric_mean(values):
+    check_tensor(
+        "values", values, ndim=tuple(range(1, 9)), floating=True, finite=True
+    )
     if (values <= 0).any():
         raise ValueError("values：几何平均只对正数有定义")
+
+
+@validated_by(_check_geometric_mean)
+def geometric_mean(values: torch.Tensor) -> float:
+    """几何平均 exp(mean(log x))：比值跨好几个数量级时比算术平均有意义。"""
     return values.log().mean().exp().item()
 
 
@@ -401,7 +426,12 @@ def _check_preactivation_rms(
     activation, scheme, *, depth, width, n_samples, generator
 ):
     check_generator("generator", generator)
-    check_positive_int("n_samples", n_samples)
+    n_samples = check_positive_int("n_samples", n_samples)
+    depth = check_positive_int("depth", depth)
+    width = check_positive_int("width", width)
+    # 实测峰值：每层的 z 与 h 都留着，再加输入与一个临时张量
+    check_memory("n_samples × width", n_samples * width * (2 * depth + 3))
+    check_work("n_samples", n_samples, n_samples * depth * width * width)
 
 
 @validated_by(_check_preactivation_rms)

@@ -151,7 +151,9 @@ def _check_max_abs_difference(a, b):
     check_instance("a", a, Mapping)
     check_instance("b", b, Mapping)
     if set(a) != set(b):
-        raise ValueError(f"两组梯度的名字不同：{sorted(a)} 与 {sorted(b)}")
+        raise ValueError(
+            f"a 与 b 两组梯度的名字不同：{sorted(a)} 与 {sorted(b)}"
+        )
     for k in a:
         check_tensor(f"a[{k!r}]", a[k], ndim=tuple(range(0, 9)))
         check_tensor(f"b[{k!r}]", b[k], ndim=tuple(range(0, 9)))

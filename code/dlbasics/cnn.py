@@ -15,16 +15,21 @@ from torch import nn
 
 from dlbasics.plotting import CLASS_COLORS, new_axes
 from dlbasics.validation import (
+    PYTHON_STEP,
+    check_count,
     check_float,
+    check_floats,
     check_generator,
     check_instance,
     check_int,
     check_labels,
     check_memory,
+    check_pair,
     check_positive_float,
     check_positive_int,
-    check_seed_fields,
+    check_seeds,
     check_tensor,
+    check_work,
     validated_by,
 )
 
@@ -142,6 +147,29 @@ def layer_table(
 # ---------- 8×8 手写数字上的小实验 ----------
 
 
+DIGIT_SIZE = 8  # 手写数字图像的边长（像素）
+
+
+def _check_digits_config(cfg) -> None:
+    """检查 ``DigitsConfig`` 的每个字段；列表规范成元组。"""
+    for name in ("n_train", "n_val", "small_n_train"):
+        check_count(name, getattr(cfg, name))
+    check_int("split_seed", cfg.split_seed, minimum=0)
+    object.__setattr__(cfg, "seeds", check_seeds("seeds", cfg.seeds))
+    check_positive_int("batch_size", cfg.batch_size)  # 大于数据量就是全批量
+    check_positive_int("small_batch_size", cfg.small_batch_size)
+    for name in ("lenet_epochs", "long_epochs", "alex_epochs", "small_epochs"):
+        check_count(name, getattr(cfg, name))
+    check_count("early_epoch", cfg.early_epoch)
+    for name in ("lenet_lr_grid", "alex_lr_grid"):
+        object.__setattr__(cfg, name, check_floats(name, getattr(cfg, name)))
+    check_float("target_acc", cfg.target_acc, low=0.0, high=1.0)
+    check_float("plateau_acc", cfg.plateau_acc, low=0.0, high=1.0)
+    check_positive_float("small_lr", cfg.small_lr)
+    check_count("max_shift", cfg.max_shift, maximum=DIGIT_SIZE - 1, minimum=0)
+    check_float("max_degrees", cfg.max_degrees, low=0.0, high=180.0)
+
+
 @dataclass(frozen=True)
 class DigitsConfig:
     """手写数字实验的全部设置；正文中的数字都由这组设置算出。"""
@@ -167,7 +195,7 @@ class DigitsConfig:
     max_degrees: float = 10.0  # 数据增强：旋转的最大角度
 
     def __post_init__(self) -> None:
-        check_seed_fields(self)
+        _check_digits_config(self)
 
 
 def load_digits_splits(
@@ -265,6 +293,19 @@ def alexnet_small(
     )  # fmt: skip
 
 
+def _check_random_shift(x, max_shift, *, generator):
+    _check_images("x", x)
+    max_shift = check_int("max_shift", max_shift, minimum=0)
+    check_generator("generator", generator)
+    n, c, h, w = x.shape
+    check_memory(  # 实测峰值约为补零后的图，留 25% 余量
+        "max_shift",
+        n * c * (h + 2 * max_shift) * (w + 2 * max_shift),
+        bytes_per_element=5,
+    )
+
+
+@validated_by(_check_random_shift)
 def random_shift(
     x: torch.Tensor, max_shift: int, *, generator: torch.Generator
 ) -> torch.Tensor:
@@ -272,9 +313,6 @@ def random_shift(
 
     实现方式是先四周补 0 再随机裁剪回原大小。x 形状 (N, C, H, W)。
     """
-    _check_images("x", x)
-    max_shift = check_int("max_shift", max_shift, minimum=0)
-    check_generator("generator", generator)
     if max_shift == 0:
         return x.clone()
     n, _, h, w = x.shape
@@ -383,6 +421,16 @@ LENET_PAPER = {
 }
 
 
+def _check_format_layer_table(rows):
+    if not isinstance(rows, list | tuple) or not rows:
+        raise TypeError(
+            f"rows 应是 layer_table(...) 返回的非空列表，收到 {rows!r:.60}"
+        )
+    for row in rows:
+        check_instance("rows 中的一行", row, LayerInfo)
+
+
+@validated_by(_check_format_layer_table)
 def format_layer_table(rows: list[LayerInfo]) -> str:
     """把 ``layer_table`` 的结果排成 Markdown 表格（最后一行是参数总数）。"""
     lines = ["| 层 | 输出形状 | 参数个数 |", "| --- | --- | ---: |"]
@@ -480,6 +528,9 @@ def _check_train_digits(
         raise TypeError("data 应是 (X_train, y_train, X_val, y_val)")
     check_positive_float("lr", lr)
     check_int("seed", seed, minimum=0)
+    # 平移不能超过图像的边长（否则整张图都移出去了）；不做增强时也检查
+    check_count("max_shift", max_shift, maximum=DIGIT_SIZE - 1, minimum=0)
+    check_float("max_degrees", max_degrees, low=0.0, high=180.0)
 
 
 @validated_by(_check_train_digits)
@@ -532,9 +583,26 @@ def train_digits(
     return model, history
 
 
+def _check_accuracies(name: str, accuracies, *, nonempty: bool) -> None:
+    """每轮的准确率：列表或元组，每个都是 [0, 1] 内的数。"""
+    if not isinstance(accuracies, list | tuple):
+        raise TypeError(
+            f"{name} 应是每轮准确率的列表，收到 {accuracies!r:.60}"
+        )
+    if nonempty and not accuracies:
+        raise ValueError(f"{name} 是空的，至少要有一轮的准确率")
+    for acc in accuracies:
+        check_float(f"{name} 中的准确率", acc, low=0.0, high=1.0)
+
+
+def _check_epochs_to_reach(accuracies, target):
+    _check_accuracies("accuracies", accuracies, nonempty=False)
+    check_float("target", target, low=0.0, high=1.0)
+
+
+@validated_by(_check_epochs_to_reach)
 def epochs_to_reach(accuracies: list[float], target: float) -> int | None:
     """第一次达到 ``target`` 的轮次（从 1 数起）；没达到时返回 None。"""
-    check_float("target", target, low=0.0, high=1.0)
     for epoch, acc in enumerate(accuracies, start=1):
         if acc >= target:
             return epoch
@@ -616,14 +684,25 @@ class _Run:
 def _check_select_and_train(
     make_model, data, *, lr_grid, budgets, cfg, probe_inputs
 ):
-    if not lr_grid:
-        raise ValueError("lr_grid 是空的，至少要有一个候选学习率")
-    for lr in lr_grid:
-        check_positive_float("lr_grid 中的学习率", lr)
+    check_floats("lr_grid", lr_grid)
     if not isinstance(budgets, tuple | list) or not budgets:
         raise TypeError("budgets 应是训练轮数的元组，如 (60,) 或 (60, 100)")
     for budget in budgets:
         check_positive_int("budgets 中的轮数", budget)
+    check_instance("cfg", cfg, DigitsConfig)
+    if not isinstance(data, tuple | list) or len(data) != 4:
+        raise TypeError("data 应是 (X_train, y_train, X_val, y_val)")
+    if probe_inputs is not None:
+        check_tensor(
+            "probe_inputs", probe_inputs, ndim=(2, 3, 4), floating=True
+        )
+    # 每个候选学习率和其余每个种子各训练至多 max(budgets) 轮；
+    # 每轮按每张图 10⁵ 次乘加、每个小批量一次 Python 循环估计
+    n = len(data[0])
+    runs = len(lr_grid) + len(cfg.seeds)
+    per_epoch = (n + -(-n // cfg.batch_size)) * PYTHON_STEP
+    epochs = max(budgets)
+    check_work("budgets", epochs, runs * epochs * per_epoch)
 
 
 @validated_by(_check_select_and_train)
@@ -688,6 +767,26 @@ def select_and_train(
     return selections
 
 
+def _check_splits(splits) -> None:
+    """``load_digits_splits`` 的结果：train 与 val 各是 (图像, 标签)。"""
+    if not isinstance(splits, dict) or not {"train", "val"} <= set(splits):
+        raise TypeError(
+            "splits 应是 load_digits_splits 返回的字典"
+            f"（至少有 'train' 与 'val'），收到 {splits!r:.60}"
+        )
+    for key in ("train", "val"):
+        X, y = check_pair(f"splits[{key!r}]", splits[key], "(X, y)")
+        _check_images(f"splits[{key!r}] 的图像", X)
+        check_labels(f"splits[{key!r}] 的标签", y, n=len(X))
+
+
+def _check_digits_data(splits, n_train):
+    _check_splits(splits)
+    if n_train is not None:
+        check_positive_int("n_train", n_train)
+
+
+@validated_by(_check_digits_data)
 def digits_data(
     splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
     n_train: int | None = None,
@@ -696,15 +795,18 @@ def digits_data(
 
     给出 ``n_train`` 时只取训练集的前 ``n_train`` 张。
     """
-    if not isinstance(splits, dict) or not {"train", "val"} <= set(splits):
-        raise TypeError("splits 应是 load_digits_splits 返回的字典")
     X, y = splits["train"]
     if n_train is not None:
-        n_train = check_positive_int("n_train", n_train)
         X, y = X[:n_train], y[:n_train]
     return (X, y, *splits["val"])
 
 
+def _check_digits_experiment(cfg, splits):
+    check_instance("cfg", cfg, DigitsConfig)
+    _check_splits(splits)
+
+
+@validated_by(_check_digits_experiment)
 def activation_experiment(
     cfg: DigitsConfig, splits: dict[str, tuple[torch.Tensor, torch.Tensor]]
 ) -> dict[str, dict[int, Selection]]:
@@ -731,6 +833,7 @@ def activation_experiment(
     }
 
 
+@validated_by(_check_digits_experiment)
 def capacity_experiment(
     cfg: DigitsConfig, splits: dict[str, tuple[torch.Tensor, torch.Tensor]]
 ) -> Selection:
@@ -741,13 +844,17 @@ def capacity_experiment(
     )[cfg.alex_epochs]  # fmt: skip
 
 
+def _check_plateau_end(train_acc, threshold):
+    _check_accuracies("train_acc", train_acc, nonempty=True)
+    check_float("threshold", threshold, low=0.0, high=1.0)
+
+
+@validated_by(_check_plateau_end)
 def plateau_end(train_acc: list[float], threshold: float) -> int:
     """训练准确率第一次达到 ``threshold`` 的轮次；此前都算平台期。
 
     一直没有达到时返回总轮数。
     """
-    if not train_acc:
-        raise ValueError("train_acc 是空的")
     return epochs_to_reach(train_acc, threshold) or len(train_acc)
 
 
@@ -770,6 +877,7 @@ class RegularizationResult:
     models: list[nn.Module]
 
 
+@validated_by(_check_digits_experiment)
 def regularization_experiment(
     cfg: DigitsConfig, splits: dict[str, tuple[torch.Tensor, torch.Tensor]]
 ) -> dict[str, RegularizationResult]:
@@ -844,6 +952,29 @@ def count_macs(model: nn.Sequential, input_shape: tuple[int, ...]) -> int:
     return total
 
 
+BLOCK_KINDS = ("conv", "pool", "fc", "other")
+
+
+def _check_plot_architecture(blocks, ax, *, title, n_rows):
+    if not isinstance(blocks, list | tuple) or not blocks:
+        raise TypeError(
+            "blocks 应是 describe_blocks(...) 返回的 (种类, 说明) 列表，"
+            f"收到 {blocks!r:.60}"
+        )
+    for block in blocks:
+        kind, text = check_pair("blocks 中的方块", block, "('conv', '3×3')")
+        if kind not in BLOCK_KINDS:
+            raise ValueError(
+                f"blocks 里有未知的方块种类 {kind!r}，"
+                "应为 conv、pool、fc 或 other"
+            )
+        check_instance("blocks 中方块的说明", text, str)
+    check_instance("title", title, str)
+    if n_rows is not None:
+        check_positive_int("n_rows", n_rows)
+
+
+@validated_by(_check_plot_architecture)
 def plot_architecture(
     blocks: list[tuple[str, str]],
     ax: Axes | None = None,
@@ -864,10 +995,6 @@ def plot_architecture(
     }
     ax = new_axes(ax)
     for i, (kind, text) in enumerate(blocks):
-        if kind not in colors:
-            raise ValueError(
-                f"未知的方块种类 {kind!r}，应为 conv、pool、fc 或 other"
-            )
         ax.add_patch(
             FancyBboxPatch(
                 (0.05, i + 0.12), 0.9, 0.76, boxstyle="round,pad=0.02",

@@ -13,12 +13,15 @@ from torch import nn
 
 from dlbasics.plotting import new_axes
 from dlbasics.validation import (
+    PYTHON_STEP,
     check_generator,
+    check_instance,
     check_int,
     check_pair,
     check_positive_float,
     check_positive_int,
     check_tensor,
+    check_work,
     validated_by,
 )
 
@@ -29,9 +32,12 @@ def _check_corr2d(X, K):
     kh, kw = K.shape
     if kh > X.shape[0] or kw > X.shape[1]:
         raise ValueError(
-            f"卷积核 {tuple(K.shape)} 比输入 {tuple(X.shape)} 还大；"
+            f"卷积核 K {tuple(K.shape)} 比输入 X {tuple(X.shape)} 还大；"
             "先填充输入，或换小一点的核"
         )
+    # 输出的每个元素是一次 Python 循环
+    n_out = (X.shape[0] - kh + 1) * (X.shape[1] - kw + 1)
+    check_work("X", tuple(X.shape), n_out * (PYTHON_STEP + kh * kw))
 
 
 @validated_by(_check_corr2d)
@@ -89,7 +95,14 @@ def corr2d_multi_in(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
 
 
 def _check_corr2d_multi_in_out(X, K):
-    check_tensor("K", K, ndim=4, floating=True)
+    K = check_tensor("K", K, ndim=4, floating=True)
+    X = check_tensor("X", X, ndim=3, floating=True)
+    # 每个输出通道、每个输入通道、每个输出元素各一次 Python 循环
+    n_out = max(X.shape[1] - K.shape[2] + 1, 1) * max(
+        X.shape[2] - K.shape[3] + 1, 1
+    )
+    loops = K.shape[0] * K.shape[1] * n_out
+    check_work("K", tuple(K.shape), loops * PYTHON_STEP)
 
 
 @validated_by(_check_corr2d_multi_in_out)
@@ -107,6 +120,15 @@ def _check_pool2d(X, size, stride, mode):
     stride = size if stride is None else check_positive_int("stride", stride)
     if mode not in ("max", "avg"):
         raise ValueError(f'mode 应是 "max" 或 "avg"，收到 {mode!r}')
+    if size > min(X.shape):
+        raise ValueError(
+            f"size={size} 比输入 {tuple(X.shape)} 还大，没有一个完整的窗口；"
+            "请用小一点的窗口"
+        )
+    n_out = ((X.shape[0] - size) // stride + 1) * (
+        (X.shape[1] - size) // stride + 1
+    )
+    check_work("X", tuple(X.shape), n_out * (PYTHON_STEP + size * size))
 
 
 @validated_by(_check_pool2d)
@@ -159,8 +181,8 @@ def conv_vs_dense_params(
 
 
 def _check_learn_kernel(X, Y, kernel_shape, *, lr, num_steps, generator):
-    X = check_tensor("X", X, ndim=2, floating=True)
-    Y = check_tensor("Y", Y, ndim=2, floating=True)
+    X = check_tensor("X", X, ndim=2, floating=True, finite=True)
+    Y = check_tensor("Y", Y, ndim=2, floating=True, finite=True)
     kh, kw = (
         check_positive_int("kernel_shape 的每一项", k)
         for k in check_pair("kernel_shape", kernel_shape, "(1, 2)")
@@ -171,8 +193,10 @@ def _check_learn_kernel(X, Y, kernel_shape, *, lr, num_steps, generator):
             f"{kh}×{kw} 的核对不上"
         )
     check_positive_float("lr", lr)
-    check_positive_int("num_steps", num_steps)
+    num_steps = check_positive_int("num_steps", num_steps)
     check_generator("generator", generator)
+    per_step = 3 * Y.numel() * kh * kw + PYTHON_STEP
+    check_work("num_steps", num_steps, num_steps * per_step)
 
 
 @validated_by(_check_learn_kernel)
@@ -207,6 +231,35 @@ def learn_kernel(
     return conv.weight.detach()[0, 0], losses
 
 
+def _check_plot_matrix(M, ax, *, highlight, title, fmt):
+    M = check_tensor("M", M, ndim=2)
+    if M.numel() > 400:
+        raise ValueError(
+            f"M 有 {M.numel()} 个元素（形状 {tuple(M.shape)}）：每格写一个数，"
+            "超过 400 格就看不清了；请画一个小一点的矩阵"
+        )
+    if highlight is not None:
+        if not isinstance(highlight, tuple | list) or len(highlight) != 4:
+            raise ValueError(
+                "highlight 应是 (行, 列, 高, 宽) 四个整数，"
+                f"收到 {highlight!r:.60}"
+            )
+        r, c, h, w = highlight
+        check_int("highlight 的行", r, minimum=0)
+        check_int("highlight 的列", c, minimum=0)
+        check_positive_int("highlight 的高", h)
+        check_positive_int("highlight 的宽", w)
+    check_instance("title", title, str)
+    check_instance("fmt", fmt, str)
+    try:
+        fmt.format(1.0)
+    except (ValueError, IndexError, KeyError) as error:
+        raise ValueError(
+            f"fmt={fmt!r} 不能格式化一个数（{error}）；例如 fmt='{{:.2f}}'"
+        ) from None
+
+
+@validated_by(_check_plot_matrix)
 def plot_matrix(
     M: torch.Tensor,
     ax: Axes | None = None,
@@ -216,7 +269,6 @@ def plot_matrix(
     fmt: str = "{:g}",
 ) -> Axes:
     """把小矩阵画成带数字的方格；``highlight=(行, 列, 高, 宽)`` 描出窗口。"""
-    M = check_tensor("M", M, ndim=2)
     ax = new_axes(ax)
     values = M.detach().double()
     span = float(values.abs().max()) or 1.0
@@ -249,11 +301,16 @@ def plot_matrix(
 
 
 def _check_receptive_field(kernel_sizes, strides):
+    for name, values in (("kernel_sizes", kernel_sizes), ("strides", strides)):
+        if not isinstance(values, list | tuple):
+            raise TypeError(
+                f"{name} 应是每层一个整数的列表，如 [3, 3]，"
+                f"收到 {values!r:.60}"
+            )
+        for value in values:
+            check_positive_int(f"{name} 中的值", value)
     if len(kernel_sizes) != len(strides):
         raise ValueError("kernel_sizes 与 strides 的长度应相同")
-    for k, s in zip(kernel_sizes, strides, strict=True):
-        check_positive_int("k", k)
-        check_positive_int("s", s)
 
 
 @validated_by(_check_receptive_field)

@@ -15,14 +15,46 @@ from torch import nn
 
 from dlbasics.plotting import CLASS_COLORS, new_axes
 from dlbasics.validation import (
+    MAX_DEPTH,
+    MAX_WIDTH,
+    PYTHON_STEP,
+    check_count,
+    check_counts,
     check_float,
+    check_floats,
     check_generator,
+    check_instance,
     check_int,
+    check_memory,
+    check_pair,
+    check_positive_float,
     check_positive_int,
-    check_seed_fields,
+    check_seeds,
     check_tensor,
+    check_work,
     validated_by,
 )
+
+
+def _check_generalization_config(cfg) -> None:
+    """检查 ``GeneralizationConfig`` 的每个字段；列表规范成元组。"""
+    for name in ("n_train", "n_val", "n_test", "num_steps"):
+        check_count(name, getattr(cfg, name))
+    check_float("noise", cfg.noise, low=0.0)
+    seeds = check_seeds("data_seeds", cfg.data_seeds)
+    object.__setattr__(cfg, "data_seeds", seeds)
+    degrees = check_counts(
+        "degrees", cfg.degrees, maximum=MAX_DEPTH, minimum=0
+    )
+    object.__setattr__(cfg, "degrees", degrees)
+    check_count("high_degree", cfg.high_degree, maximum=MAX_DEPTH, minimum=0)
+    decays = check_floats("weight_decays", cfg.weight_decays, positive=False)
+    object.__setattr__(cfg, "weight_decays", decays)
+    check_count("num_hiddens", cfg.num_hiddens, maximum=MAX_WIDTH)
+    check_positive_float("lr", cfg.lr)
+    check_positive_int("eval_every", cfg.eval_every)
+    check_float("dropout", cfg.dropout, low=0.0, high=1.0, high_open=True)
+    check_float("input_jitter", cfg.input_jitter, low=0.0)
 
 
 @dataclass(frozen=True)
@@ -61,7 +93,7 @@ class GeneralizationConfig:
     input_jitter: float = 0.1  # 数据增强：每步给训练输入加的噪声的标准差
 
     def __post_init__(self) -> None:
-        check_seed_fields(self)
+        _check_generalization_config(self)
 
 
 def target_function(x: torch.Tensor) -> torch.Tensor:
@@ -79,16 +111,26 @@ def make_data(
     n = check_positive_int("n", n)
     noise = check_float("noise", noise, low=0.0)
     check_generator("generator", generator)
+    check_memory("n", 6 * n, bytes_per_element=8)  # 实测峰值约 5 个 (n,)
     x = torch.rand(n, generator=generator, dtype=torch.float64) * 2 - 1
     eps = torch.randn(n, generator=generator, dtype=torch.float64)
     return x, target_function(x) + noise * eps
 
 
+def _check_experiment(cfg):
+    check_instance("cfg", cfg, GeneralizationConfig)
+
+
+def _check_make_splits(cfg, data_seed):
+    check_instance("cfg", cfg, GeneralizationConfig)
+    check_int("data_seed", data_seed, minimum=0)
+
+
+@validated_by(_check_make_splits)
 def make_splits(
     cfg: GeneralizationConfig, data_seed: int
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """一套训练/验证/测试集；三份用三个不同的种子独立抽样。"""
-    data_seed = check_int("data_seed", data_seed, minimum=0)
     sizes = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}
     seeds = {name: 1000 * i + data_seed for i, name in enumerate(sizes)}
     return {
@@ -105,13 +147,22 @@ def poly_features(x: torch.Tensor, degree: int) -> torch.Tensor:
     """多项式特征 [1, x, x², …, x^degree]，形状 (n, degree + 1)。"""
     x = check_tensor("x", x, ndim=1, floating=True)
     degree = check_int("degree", degree, minimum=0)
+    _check_degree(degree, len(x))
     return torch.stack([x**k for k in range(degree + 1)], dim=1)
 
 
+def _check_degree(degree: int, n: int) -> None:
+    """次数的上限：每个次数一次 Python 循环，解方程约 (degree + 1)³ 次乘加。"""
+    # 实测峰值约两份特征矩阵（各次幂与堆起来的结果），留 25% 余量
+    check_memory("degree", 2 * n * (degree + 1), bytes_per_element=10)
+    work = (degree + 1) * (PYTHON_STEP + n) + (degree + 1) ** 3
+    check_work("degree", degree, work)
+
+
 def _check_fit_polynomial(x, y, degree, weight_decay):
-    y = check_tensor("y", y, ndim=1, floating=True)
-    x = check_tensor("x", x, ndim=1, floating=True)
-    check_int("degree", degree, minimum=0)
+    y = check_tensor("y", y, ndim=1, floating=True, finite=True)
+    x = check_tensor("x", x, ndim=1, floating=True, finite=True)
+    _check_degree(check_int("degree", degree, minimum=0), len(x))
     if len(y) != len(x):
         raise ValueError(f"x 与 y 的长度应相同，收到 {len(x)} 与 {len(y)}")
     check_float("weight_decay", weight_decay, low=0.0)
@@ -195,11 +246,13 @@ def _sweep(cfg: GeneralizationConfig, settings: Sequence, fit) -> SweepResult:
     )
 
 
+@validated_by(_check_experiment)
 def degree_sweep(cfg: GeneralizationConfig) -> SweepResult:
     """每个数据种子、每个次数：拟合多项式，记录三份数据上的误差。"""
     return _sweep(cfg, cfg.degrees, lambda x, y, d: fit_polynomial(x, y, d))
 
 
+@validated_by(_check_experiment)
 def weight_decay_sweep(cfg: GeneralizationConfig) -> SweepResult:
     """固定 ``cfg.high_degree`` 次多项式，每个 λ 做一次带权重衰减的拟合。"""
     return _sweep(
@@ -215,6 +268,8 @@ def make_mlp(num_hiddens: int, dropout: float = 0.0) -> nn.Sequential:
     ``dropout > 0`` 时在两个隐藏层之后各加一个 ``nn.Dropout``。
     """
     num_hiddens = check_positive_int("num_hiddens", num_hiddens)
+    # float64 的参数，初始化时还有一份 float32 的：实测约 12 字节/参数
+    check_memory("num_hiddens²", (num_hiddens + 3) * num_hiddens, 14)
     dropout = check_float(
         "dropout", dropout, low=0.0, high=1.0, high_open=True
     )
@@ -244,7 +299,28 @@ class Curve:
         return min(range(len(self.val_mse)), key=self.val_mse.__getitem__)
 
 
+def _check_splits(data) -> None:
+    """``make_splits`` 的结果：train、val、test 各是等长的一阶 (x, y)。"""
+    if not isinstance(data, dict) or not {"train", "val", "test"} <= set(data):
+        raise TypeError(
+            "data 应是 make_splits(...) 返回的字典（有 'train'、'val'、"
+            f"'test' 三份），收到 {data!r:.60}"
+        )
+    for key in ("train", "val", "test"):
+        x, y = check_pair(f"data[{key!r}]", data[key], "(x, y)")
+        x = check_tensor(f"data[{key!r}] 的 x", x, ndim=1, floating=True)
+        y = check_tensor(f"data[{key!r}] 的 y", y, ndim=1, floating=True)
+        if len(x) != len(y):
+            raise ValueError(
+                f"data[{key!r}] 的 x 与 y 长度应相同，"
+                f"收到 {len(x)} 与 {len(y)}"
+            )
+
+
 def _check_train_mlp(data, cfg, *, weight_decay, dropout, input_jitter, seed):
+    _check_splits(data)
+    check_instance("cfg", cfg, GeneralizationConfig)
+    check_float("dropout", dropout, low=0.0, high=1.0, high_open=True)
     check_float("weight_decay", weight_decay, low=0.0)
     check_float("input_jitter", input_jitter, low=0.0)
     check_int("seed", seed, minimum=0)
@@ -303,6 +379,7 @@ def train_mlp(
     return curve
 
 
+@validated_by(_check_experiment)
 def regularization_runs(
     cfg: GeneralizationConfig,
 ) -> dict[str, list[Curve]]:
@@ -320,6 +397,15 @@ def regularization_runs(
     return runs
 
 
+def _check_plot_sweep(result, ax, *, xlabel, floor, categorical):
+    check_instance("result", result, SweepResult)
+    check_instance("xlabel", xlabel, str)
+    if floor is not None:
+        check_float("floor", floor, low=0.0)
+    check_instance("categorical", categorical, bool)
+
+
+@validated_by(_check_plot_sweep)
 def plot_sweep(
     result: SweepResult,
     ax: Axes | None = None,
@@ -361,6 +447,18 @@ def plot_sweep(
     return ax
 
 
+def _check_plot_curves(curves, ax, *, title):
+    if not isinstance(curves, list | tuple) or not curves:
+        raise TypeError(
+            "curves 应是 train_mlp 返回的 Curve 的非空列表，"
+            f"收到 {curves!r:.60}"
+        )
+    for curve in curves:
+        check_instance("curves 中的一项", curve, Curve)
+    check_instance("title", title, str)
+
+
+@validated_by(_check_plot_curves)
 def plot_curves(
     curves: Sequence[Curve], ax: Axes | None = None, *, title: str = ""
 ) -> Axes:
@@ -387,6 +485,7 @@ def plot_curves(
     return ax
 
 
+@validated_by(_check_experiment)
 def noise_floor(cfg: GeneralizationConfig) -> float:
     """任何模型在新数据上的均方误差都不会（在期望上）低于噪声方差 σ²。"""
     return cfg.noise**2

@@ -15,16 +15,23 @@ from torch import nn
 
 from dlbasics.utils import seeded_splits
 from dlbasics.validation import (
+    PYTHON_STEP,
+    check_count,
+    check_counts,
     check_float,
     check_float32_range,
+    check_floats,
     check_generator,
     check_instance,
+    check_int,
     check_memory,
     check_pair,
     check_positive_float,
     check_positive_int,
-    check_seed_fields,
+    check_seeds,
+    check_sequence,
     check_tensor,
+    check_work,
     validated_by,
 )
 
@@ -279,6 +286,28 @@ def _mse_step(
     optimizer.step()
 
 
+def _check_fit_line(
+    make_optimizer, X, y, *, batch_size, num_epochs, init, generator, val
+):
+    if not callable(make_optimizer):
+        raise TypeError("make_optimizer 应是“给参数、建优化器”的函数")
+    _check_xy(X, y)
+    if val is not None:
+        check_pair("val", val, "(X_val, y_val)")
+        _check_xy(*val, "val[0]", "val[1]")
+    batch_size = check_positive_int("batch_size", batch_size)
+    num_epochs = check_positive_float("num_epochs", num_epochs)
+    check_pair("init", init, "(w, b)")
+    for value in init:
+        check_float("init", value)
+    check_generator("generator", generator)
+    # 每次更新是一次 Python 循环（模型只有两个参数）
+    steps = math.ceil(num_epochs * len(X) / batch_size)
+    per_step = PYTHON_STEP + min(batch_size, len(X))
+    check_work("num_epochs", num_epochs, steps * per_step)
+
+
+@validated_by(_check_fit_line)
 def fit_line(
     make_optimizer: Callable[[Iterable], torch.optim.Optimizer],
     X: torch.Tensor,
@@ -296,18 +325,6 @@ def fit_line(
     （可以是小数）。每次更新后记录全部训练数据上的损失（以及 ``val`` 上的
     损失），便于按“处理的样本数”比较。损失变成 inf 或 nan（发散）时提前停止。
     """
-    if not callable(make_optimizer):
-        raise TypeError("make_optimizer 应是“给参数、建优化器”的函数")
-    _check_xy(X, y)
-    if val is not None:
-        check_pair("val", val, "(X_val, y_val)")
-        _check_xy(*val, "val[0]", "val[1]")
-    batch_size = check_positive_int("batch_size", batch_size)
-    num_epochs = check_positive_float("num_epochs", num_epochs)
-    check_pair("init", init, "(w, b)")
-    for value in init:
-        check_float("init", value)
-    check_generator("generator", generator)
     model = _line_model(*init)
     optimizer = make_optimizer(model.parameters())
     n = len(X)
@@ -375,6 +392,43 @@ def least_squares(X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
 # ---------- 本章的实验 ----------
 
 
+def _check_optimizer_config(cfg) -> None:
+    """检查 ``OptimizerConfig`` 的每个字段；列表规范成元组。"""
+    check_count("n_points", cfg.n_points)
+    check_float("w", cfg.w)
+    check_float("b", cfg.b)
+    check_float("noise", cfg.noise, low=0.0)
+    for name in ("x_range", "wide_range"):
+        low, high = check_pair(name, getattr(cfg, name), "(0.0, 2.0)")
+        check_float(f"{name}[0]", low)
+        check_float(f"{name}[1]", high, low=low, low_open=True)
+        object.__setattr__(cfg, name, (low, high))
+    for name in ("train_seed", "val_seed", "test_seed"):
+        check_int(name, getattr(cfg, name), minimum=0)
+    check_positive_float("notes_lr", cfg.notes_lr)
+    for name in ("notes_steps", "budget_epochs", "sens_steps"):
+        check_count(name, getattr(cfg, name))
+    for name in ("lr_grid", "sweep_lrs"):
+        object.__setattr__(cfg, name, check_floats(name, getattr(cfg, name)))
+    seeds = check_seeds("order_seeds", cfg.order_seeds)
+    object.__setattr__(cfg, "order_seeds", seeds)
+    check_float("sens_tolerance", cfg.sens_tolerance, low=0.0)
+    object.__setattr__(
+        cfg, "scale_sizes", check_counts("scale_sizes", cfg.scale_sizes)
+    )
+    check_positive_float("scale_tolerance", cfg.scale_tolerance)
+    methods = check_sequence(
+        "scale_methods", cfg.scale_methods, "('GD（全批量）',)"
+    )
+    for method in methods:
+        if method not in METHODS:
+            raise ValueError(
+                f"scale_methods 里的 {method!r} 不是已知的方法，"
+                f"应取自 {tuple(METHODS)}"
+            )
+    object.__setattr__(cfg, "scale_methods", methods)
+
+
 @dataclass(frozen=True)
 class OptimizerConfig:
     """本章实验的全部设置；正文中的数字都由这组设置算出。"""
@@ -405,7 +459,7 @@ class OptimizerConfig:
     )
 
     def __post_init__(self) -> None:
-        check_seed_fields(self)
+        _check_optimizer_config(self)
 
 
 def make_splits(
@@ -564,6 +618,11 @@ class SweepResult:
         )
 
 
+def _check_sensitivity_experiment(cfg):
+    check_instance("cfg", cfg, OptimizerConfig)
+
+
+@validated_by(_check_sensitivity_experiment)
 def sensitivity_experiment(
     cfg: OptimizerConfig = OptimizerConfig(),
 ) -> dict[tuple[str, str], SweepResult]:
@@ -620,8 +679,12 @@ def _check_samples_to_reach(
     _check_lr(lr)
     _check_xy(X, y)
     check_float("target", target)
-    check_positive_int("max_samples", max_samples)
+    max_samples = check_positive_int("max_samples", max_samples)
     check_generator("generator", generator)
+    # 每次更新之后都在全部 n 个样本上算一次损失
+    batch = method.batch_size or len(X)
+    updates = -(-max_samples // batch)
+    check_work("max_samples", max_samples, updates * (PYTHON_STEP + len(X)))
 
 
 @validated_by(_check_samples_to_reach)
@@ -655,6 +718,19 @@ def samples_to_reach(
     return None
 
 
+def _check_scale_experiment(cfg, lrs):
+    check_instance("cfg", cfg, OptimizerConfig)
+    check_instance("lrs", lrs, dict)
+    unknown = set(lrs) - set(METHODS)
+    if unknown:
+        raise ValueError(
+            f"lrs 里有未知的方法 {sorted(unknown)}，可选 {list(METHODS)}"
+        )
+    for name, lr in lrs.items():
+        check_positive_float(f"lrs[{name!r}]（学习率）", lr)
+
+
+@validated_by(_check_scale_experiment)
 def scale_experiment(
     cfg: OptimizerConfig, lrs: dict[str, float]
 ) -> dict[str, dict[int, list[int | None]]]:
@@ -664,11 +740,6 @@ def scale_experiment(
     返回 ``{方法名: {n: [每个种子所用的样本数]}}``。
     """
     results: dict[str, dict[int, list[int | None]]] = {}
-    unknown = set(lrs) - set(METHODS)
-    if unknown:
-        raise ValueError(
-            f"lrs 里有未知的方法 {sorted(unknown)}，可选 {list(METHODS)}"
-        )
     for name, lr in lrs.items():
         method = METHODS[name]
         results[name] = {}

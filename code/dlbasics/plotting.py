@@ -29,7 +29,9 @@ from dlbasics.validation import (
     check_instance,
     check_labels,
     check_positive_float,
+    check_positive_int,
     check_tensor,
+    validated_by,
 )
 
 FONT_PATH = Path(__file__).with_name("fonts") / "NotoSansSC-Subset.otf"
@@ -71,13 +73,18 @@ def use_book_style() -> str:
     return FONT_FAMILY
 
 
-def class_cmap(num_classes: int) -> ListedColormap:
-    """前 ``num_classes`` 种类别颜色组成的色表。"""
-    if not 1 <= num_classes <= len(CLASS_COLORS):
+def _check_class_cmap(num_classes):
+    num_classes = check_positive_int("num_classes", num_classes)
+    if num_classes > len(CLASS_COLORS):
         raise ValueError(
             f"num_classes 应在 1 到 {len(CLASS_COLORS)} 之间，"
             f"收到 {num_classes}"
         )
+
+
+@validated_by(_check_class_cmap)
+def class_cmap(num_classes: int) -> ListedColormap:
+    """前 ``num_classes`` 种类别颜色组成的色表。"""
     return ListedColormap(CLASS_COLORS[:num_classes])
 
 

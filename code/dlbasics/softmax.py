@@ -13,7 +13,9 @@ from torch import nn
 
 from dlbasics.training import accuracy
 from dlbasics.validation import (
+    check_count,
     check_float,
+    check_floats,
     check_generator,
     check_instance,
     check_labels,
@@ -21,7 +23,7 @@ from dlbasics.validation import (
     check_pair,
     check_positive_float,
     check_positive_int,
-    check_seed_fields,
+    check_seeds,
     check_tensor,
     validated_by,
 )
@@ -182,6 +184,15 @@ def softmax_regression_step(
     return loss
 
 
+def _check_double_softmax_config(cfg) -> None:
+    """检查 ``DoubleSoftmaxConfig`` 的每个字段；列表规范成元组。"""
+    check_positive_float("lr", cfg.lr)
+    check_count("num_steps", cfg.num_steps)
+    object.__setattr__(
+        cfg, "init_seeds", check_seeds("init_seeds", cfg.init_seeds)
+    )
+
+
 @dataclass(frozen=True)
 class DoubleSoftmaxConfig:
     """“先 softmax 再交给 nn.CrossEntropyLoss”实验的设置。"""
@@ -191,7 +202,7 @@ class DoubleSoftmaxConfig:
     init_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # 初始化的种子，两种做法相同
 
     def __post_init__(self) -> None:
-        check_seed_fields(self)
+        _check_double_softmax_config(self)
 
 
 @dataclass
@@ -273,6 +284,17 @@ def mse_on_probabilities(
     return ((softmax(logits) - onehot) ** 2).sum(dim=1).mean()
 
 
+def _check_loss_choice_config(cfg) -> None:
+    """检查 ``LossChoiceConfig`` 的每个字段；列表规范成元组。"""
+    check_positive_float("init_scale", cfg.init_scale)
+    object.__setattr__(cfg, "lrs", check_floats("lrs", cfg.lrs))
+    check_count("num_steps", cfg.num_steps)
+    object.__setattr__(
+        cfg, "init_seeds", check_seeds("init_seeds", cfg.init_seeds)
+    )
+    check_float("target_acc", cfg.target_acc, low=0.0, high=1.0)
+
+
 @dataclass(frozen=True)
 class LossChoiceConfig:
     """“交叉熵还是均方误差”实验的设置。"""
@@ -284,7 +306,7 @@ class LossChoiceConfig:
     target_acc: float = 0.9  # 验证准确率达到它所需的步数
 
     def __post_init__(self) -> None:
-        check_seed_fields(self)
+        _check_loss_choice_config(self)
 
 
 @dataclass(frozen=True)
@@ -328,6 +350,15 @@ def _steps_to_target(
     return reached, val_acc
 
 
+def _check_loss_choice_experiment(train, val, cfg):
+    for name, data in (("train", train), ("val", val)):
+        X, y = check_pair(name, data, "(X, y)")
+        check_tensor(f"{name}[0]", X, ndim=2, floating=True, finite=True)
+        check_labels(f"{name}[1]", y, n=X.shape[0])
+    check_instance("cfg", cfg, LossChoiceConfig)
+
+
+@validated_by(_check_loss_choice_experiment)
 def loss_choice_experiment(
     train: tuple[torch.Tensor, torch.Tensor],
     val: tuple[torch.Tensor, torch.Tensor],
@@ -339,16 +370,6 @@ def loss_choice_experiment(
     损失在 ``cfg.lrs`` 中各自挑学习率：验证准确率达到 ``cfg.target_acc``
     所需步数（对种子平均，没达到按 num_steps + 1 计）最少的那个。
     """
-    for name, (X, y) in (("train", train), ("val", val)):
-        check_tensor(f"{name}[0]", X, ndim=2, floating=True, finite=True)
-        check_labels(f"{name}[1]", y, n=X.shape[0])
-    check_instance("cfg", cfg, LossChoiceConfig)
-    check_positive_float("cfg.init_scale", cfg.init_scale)
-    check_positive_int("cfg.num_steps", cfg.num_steps)
-    if not cfg.lrs or not cfg.init_seeds:
-        raise ValueError("cfg.lrs 与 cfg.init_seeds 都至少要有一个值")
-    for lr in cfg.lrs:
-        check_positive_float("cfg.lrs 中的学习率", lr)
     results = {}
     for name, loss_fn in LOSSES.items():
         by_lr, final = {}, {}

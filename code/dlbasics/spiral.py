@@ -16,6 +16,8 @@ from dlbasics.plotting import CLASS_COLORS, check_points, new_axes
 from dlbasics.training import evaluate, predict_grid, train_classifier
 from dlbasics.utils import seeded_splits
 from dlbasics.validation import (
+    MAX_WIDTH,
+    check_count,
     check_float,
     check_generator,
     check_instance,
@@ -24,10 +26,23 @@ from dlbasics.validation import (
     check_memory,
     check_positive_float,
     check_positive_int,
-    check_seed_fields,
     check_tensor,
     validated_by,
 )
+
+
+def _check_spiral_config(cfg) -> None:
+    """检查 ``SpiralConfig`` 的每个字段；列表规范成元组。"""
+    check_count("n_per_class", cfg.n_per_class)
+    check_count("num_classes", cfg.num_classes, maximum=MAX_WIDTH)
+    check_float("noise", cfg.noise, low=0.0)
+    for name in ("data_seed", "val_seed", "test_seed", "init_seed"):
+        check_int(name, getattr(cfg, name), minimum=0)
+    check_count("num_hiddens", cfg.num_hiddens, maximum=MAX_WIDTH)
+    check_positive_float("lr", cfg.lr)
+    check_count("num_steps", cfg.num_steps)
+    check_positive_float("nyu_sgd_lr", cfg.nyu_sgd_lr)
+    check_count("nyu_sgd_steps", cfg.nyu_sgd_steps)
 
 
 @dataclass(frozen=True)
@@ -48,7 +63,7 @@ class SpiralConfig:
     nyu_sgd_steps: int = 1000  # NYU 笔记本的训练步数
 
     def __post_init__(self) -> None:
-        check_seed_fields(self)
+        _check_spiral_config(self)
 
 
 def _check_make_spiral(n_per_class, num_classes, noise, *, generator):
@@ -94,8 +109,11 @@ def make_spiral(
 
 
 def _check_make_linear_model(in_features, num_classes):
-    check_positive_int("in_features", in_features)
-    check_positive_int("num_classes", num_classes)
+    in_features = check_positive_int("in_features", in_features)
+    num_classes = check_positive_int("num_classes", num_classes)
+    check_memory(  # 参数的 float32，留 25% 余量
+        "in_features × num_classes", (in_features + 1) * num_classes, 5
+    )
 
 
 @validated_by(_check_make_linear_model)
@@ -211,6 +229,10 @@ def grid_lines(
     n_points = check_int("n_points", n_points, minimum=2)
     # 实测峰值约每个点 8 个 float32
     check_memory("n_lines × n_points", n_lines * n_points * 10)
+    if n_lines > 1000:
+        raise ValueError(
+            f"n_lines={n_lines} 太多：画出来只是一片灰色；请用不超过 1000 条"
+        )
     ticks = torch.linspace(-lim, lim, n_lines)[:, None].expand(-1, n_points)
     along = torch.linspace(-lim, lim, n_points).expand(n_lines, -1)
     horizontal = torch.stack([along, ticks], dim=2)
@@ -288,6 +310,20 @@ def make_splits(
     )
 
 
+def _check_plot_logit_plane(model, X, y, ax, *, n_lines):
+    check_points(X, y)
+    check_labels("y", y, num_classes=3)
+    check_instance("model", model, nn.Module)
+    # 不试着调用模型（那会改动 BatchNorm 之类的状态）：看最后一个全连接层
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if linears and linears[-1].out_features != 3:
+        raise ValueError(
+            "model 应输出 3 个 logit（三分类），它的最后一个全连接层"
+            f"输出 {linears[-1].out_features} 个"
+        )
+
+
+@validated_by(_check_plot_logit_plane)
 @torch.no_grad()
 def plot_logit_plane(
     model: nn.Module,
@@ -302,7 +338,6 @@ def plot_logit_plane(
     在 logit 平面里，决策边界是从原点出发、互成 120° 的三条射线（虚线）。
     线性模型把方格线映射成仍然平行的直线；带 ReLU 的网络把它们折弯。
     """
-    check_points(X, y)
     ax = new_axes(ax)
     lines = grid_lines(lim=1.0, n_lines=n_lines)
     mapped = logit_plane(model(lines.reshape(-1, 2))).reshape(

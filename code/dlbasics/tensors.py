@@ -15,10 +15,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from dlbasics.plotting import CLASS_COLORS, new_axes
 from dlbasics.validation import (
+    MAX_WIDTH,
+    check_count,
     check_float,
     check_generator,
     check_instance,
     check_int,
+    check_memory,
     check_pair,
     check_positive_float,
     check_positive_int,
@@ -28,6 +31,13 @@ from dlbasics.validation import (
 )
 
 
+def _check_histogram_demo(cfg) -> None:
+    """检查 ``HistogramDemo`` 的每个字段；列表规范成元组。"""
+    check_count("n", cfg.n)
+    check_count("bins", cfg.bins, maximum=MAX_WIDTH)
+    check_int("seed", cfg.seed, minimum=0)
+
+
 @dataclass(frozen=True)
 class HistogramDemo:
     """直方图示例的设置：从 N(0, 1) 抽 n 个样本，分成 bins 个区间。"""
@@ -35,6 +45,9 @@ class HistogramDemo:
     n: int = 1000
     bins: int = 100
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_histogram_demo(self)
 
 
 def _check_describe(x):
@@ -142,13 +155,7 @@ def central_difference(
     return (f(x + h) - f(x - h)) / (2 * h)
 
 
-def associativity_gap(
-    A: torch.Tensor, B: torch.Tensor, C: torch.Tensor
-) -> float:
-    """(AB)C 与 A(BC) 的最大绝对差：数学上为 0，浮点运算中是舍入误差。
-
-    形状 (m, k)、(k, n)、(n, p)。
-    """
+def _check_associativity_gap(A, B, C):
     for name, M in (("A", A), ("B", B), ("C", C)):
         check_tensor(name, M, ndim=2, floating=True)
     if not (A.dtype == B.dtype == C.dtype):
@@ -157,18 +164,41 @@ def associativity_gap(
         )
     if A.shape[1] != B.shape[0] or B.shape[1] != C.shape[0]:
         raise ValueError(
-            f"形状 {tuple(A.shape)}、{tuple(B.shape)}、{tuple(C.shape)} "
+            f"A {tuple(A.shape)}、B {tuple(B.shape)}、C {tuple(C.shape)} "
             "不能依次相乘：前一个的列数要等于后一个的行数"
         )
+
+
+@validated_by(_check_associativity_gap)
+def associativity_gap(
+    A: torch.Tensor, B: torch.Tensor, C: torch.Tensor
+) -> float:
+    """(AB)C 与 A(BC) 的最大绝对差：数学上为 0，浮点运算中是舍入误差。
+
+    形状 (m, k)、(k, n)、(n, p)。
+    """
     return ((A @ B) @ C - A @ (B @ C)).abs().max().item()
 
 
+# 直方图最多画这么多个区间：图只有几百个像素宽，再多也看不出区别
+MAX_BINS = 10_000
+
+
+def _check_plot_histogram_with_density(sample, bins, ax):
+    check_tensor("sample", sample, ndim=1, floating=True, finite=True)
+    bins = check_positive_int("bins", bins)
+    if bins > MAX_BINS:
+        raise ValueError(
+            f"bins={bins} 太多：图只有几百个像素宽；"
+            f"请用不超过 {MAX_BINS} 个区间"
+        )
+
+
+@validated_by(_check_plot_histogram_with_density)
 def plot_histogram_with_density(
     sample: torch.Tensor, bins: int, ax: Axes | None = None
 ) -> Axes:
     """样本的密度直方图（面积和为 1），叠加标准正态分布的密度曲线。"""
-    check_tensor("sample", sample, ndim=1, floating=True, finite=True)
-    bins = check_positive_int("bins", bins)
     ax = new_axes(ax)
     values = sample.detach().cpu().numpy()
     ax.hist(
@@ -254,9 +284,14 @@ def plot_broadcast(
 
 
 def _check_tiny_mlp(self, in_features, num_hiddens, out_features, dropout):
-    check_positive_int("in_features", in_features)
-    check_positive_int("num_hiddens", num_hiddens)
-    check_positive_int("out_features", out_features)
+    in_features = check_positive_int("in_features", in_features)
+    num_hiddens = check_positive_int("num_hiddens", num_hiddens)
+    out_features = check_positive_int("out_features", out_features)
+    check_memory(
+        "in_features、num_hiddens、out_features",
+        num_hiddens * (in_features + out_features + 2),
+        bytes_per_element=5,  # 参数的 float32，留 25% 余量
+    )
     check_float("dropout", dropout, low=0.0, high=1.0, high_open=True)
 
 
@@ -286,7 +321,8 @@ class TinyMLP(nn.Module):
 
 
 def _check_noisy_line_dataset(self, n, *, generator):
-    check_positive_int("n", n)
+    # 实测峰值约每个样本 5 个 float32
+    check_memory("n", 6 * check_positive_int("n", n))
     check_generator("generator", generator)
 
 

@@ -11,12 +11,14 @@ from torch import nn
 
 from dlbasics.utils import square_grid
 from dlbasics.validation import (
+    PYTHON_STEP,
     check_generator,
     check_instance,
     check_labels,
     check_positive_float,
     check_positive_int,
     check_tensor,
+    check_work,
     validated_by,
 )
 
@@ -42,6 +44,12 @@ def _check_xy(X: object, y: object, x_name: str = "X", y_name: str = "y"):
 
 def _check_model(model: object) -> None:
     check_instance("model", model, nn.Module)
+
+
+def _step_work(model: nn.Module, n_samples: int) -> int:
+    """一次前向加反向传播的乘加次数的粗略估计：样本数 × 参数个数 × 3。"""
+    n_params = sum(p.numel() for p in model.parameters())
+    return 3 * n_samples * n_params + PYTHON_STEP
 
 
 def _as_model_input(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
@@ -75,7 +83,8 @@ def _check_train_classifier(
     check_tensor("X", X, ndim=2, floating=True, finite=True)
     check_labels("y", y, n=X.shape[0])
     check_positive_float("lr", lr)
-    check_positive_int("num_steps", num_steps)
+    num_steps = check_positive_int("num_steps", num_steps)
+    check_work("num_steps", num_steps, num_steps * _step_work(model, len(X)))
     if not callable(optimizer_cls):
         raise TypeError("optimizer_cls 应是优化器类，例如 torch.optim.Adam")
     if on_step is not None and not callable(on_step):
@@ -138,6 +147,31 @@ class EpochHistory:
     val_accuracies: list[float] = field(default_factory=list)
 
 
+def _check_train_minibatch(
+    model, X, y, X_val, y_val, *, optimizer, num_epochs, batch_size,
+    generator, augment, val_every, callback,
+):  # fmt: skip
+    _check_model(model)
+    _check_xy(X, y)
+    _check_xy(X_val, y_val, "X_val", "y_val")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            "optimizer 应是已经建好的优化器，例如 "
+            "torch.optim.Adam(model.parameters(), lr=1e-3)"
+        )
+    num_epochs = check_positive_int("num_epochs", num_epochs)
+    batch_size = check_positive_int("batch_size", batch_size)
+    val_every = check_positive_int("val_every", val_every)
+    check_generator("generator", generator)
+    for name, fn in [("augment", augment), ("callback", callback)]:
+        if fn is not None and not callable(fn):
+            raise TypeError(f"{name} 应是函数或 None，收到 {fn!r}")
+    batches = -(-len(X) // batch_size)
+    per_epoch = _step_work(model, len(X)) + batches * PYTHON_STEP
+    check_work("num_epochs", num_epochs, num_epochs * per_epoch)
+
+
+@validated_by(_check_train_minibatch)
 def train_minibatch(
     model: nn.Module,
     X: torch.Tensor,
@@ -160,21 +194,6 @@ def train_minibatch(
     在训练开始前以 ``(0, model)``、之后每轮结束时以 ``(轮次, model)``
     调用一次，用来记录训练过程中的量。
     """
-    _check_model(model)
-    _check_xy(X, y)
-    _check_xy(X_val, y_val, "X_val", "y_val")
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(
-            "optimizer 应是已经建好的优化器，例如 "
-            "torch.optim.Adam(model.parameters(), lr=1e-3)"
-        )
-    num_epochs = check_positive_int("num_epochs", num_epochs)
-    batch_size = check_positive_int("batch_size", batch_size)
-    val_every = check_positive_int("val_every", val_every)
-    check_generator("generator", generator)
-    for name, fn in [("augment", augment), ("callback", callback)]:
-        if fn is not None and not callable(fn):
-            raise TypeError(f"{name} 应是函数或 None，收到 {fn!r}")
     X, X_val = _as_model_input(model, X), _as_model_input(model, X_val)
     history = EpochHistory()
     if callback is not None:

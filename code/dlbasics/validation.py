@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
 import math
@@ -289,27 +288,6 @@ def check_step(name: str, h: object, x: torch.Tensor) -> float:
     return h
 
 
-def check_seed_fields(config: object) -> None:
-    """实验设置（dataclass）里的种子：名字以 ``seed`` 结尾的字段应是非负整数，
-    以 ``seeds`` 结尾的应是非空的非负整数元组。
-
-    浮点种子会被截断（1.7 当作 1），空的种子元组会让实验返回形状不对的
-    空结果，所以都拒绝。在设置类的 ``__post_init__`` 里调用。
-    """
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
-        if field.name.endswith("seeds"):
-            if not isinstance(value, tuple) or not value:
-                raise ValueError(
-                    f"{field.name} 应是非空的整数元组，如 (0, 1, 2)，"
-                    f"收到 {_describe(value)}"
-                )
-            for seed in value:
-                check_int(f"{field.name} 中的种子", seed, minimum=0)
-        elif field.name.endswith("seed"):
-            check_int(field.name, value, minimum=0)
-
-
 def check_instance(
     name: str, value: object, expected: type | tuple[type, ...]
 ):
@@ -326,3 +304,98 @@ def check_pair(name: str, value: object, example: str = "(a, b)") -> tuple:
     if not isinstance(value, tuple | list) or len(value) != 2:
         raise ValueError(f"{name} 应是两个值，如 {example}，收到 {value!r}")
     return tuple(value)
+
+
+# 一次调用最多做这么多次“乘加”（粗略估计）；超过就在开始计算之前拒绝。
+# 本书最大的一次调用（AlexNet 式网络在手写数字上训练 25 轮）约 3·10¹⁰ 次；
+# 10¹² 次在 2 核的机器上要算一分钟以上，多半是参数多写了几个 0
+WORK_LIMIT = 10**12
+# 一次 Python 层面的循环（一次小批量更新、一个逐元素赋值）按这么多次乘加计：
+# 它要几微秒到几十微秒，这段时间里 CPU 能做约 10⁵ 次乘加
+PYTHON_STEP = 10**5
+
+
+def check_work(
+    name: str, value: object, work: int, *, limit: int = WORK_LIMIT
+):
+    """估计的计算量 ``work``（乘加次数）超过 ``limit`` 时拒绝这次调用。
+
+    ``name``、``value`` 是让计算量变大的那个参数及其取值（写进错误信息）；
+    计算量大致与 ``value`` 成正比，信息里给出它大约可以取到多大。
+    """
+    if work > limit:
+        hint = ""
+        if isinstance(value, int | float) and value > 0:
+            hint = f"，约 {max(int(value * limit // work), 1):,} 以下"
+        raise ValueError(
+            f"{name}={_describe(value)} 太大：这次调用约要做 {work:.1e} 次"
+            f"乘加，超过上限 {limit:.0e}（本机上要算一分钟以上）；"
+            f"请把 {name} 调小{hint}"
+        )
+
+
+# 设置数据类（``*Config``）里各种数的上限。本书用到的最大值远在其下
+# （样本数、步数最多 10⁴，网络最宽 256、最深 20，种子最多 5 个，多项式最高
+# 12 次）；超过上限多半是多写了几个 0，照收的话实验要算几个小时或耗尽内存
+MAX_COUNT = 10**6  # 样本数、训练步数、轮数、参数预算
+MAX_WIDTH = 10**4  # 一层的宽度、类别数、网格每边的点数
+MAX_DEPTH = 1000  # 网络的层数、多项式的次数
+MAX_SEEDS = 1000  # 一组种子（或一组取值）最多有几个
+
+
+def check_count(
+    name: str, value: object, *, maximum: int = MAX_COUNT, minimum: int = 1
+) -> int:
+    """``value`` 应为 ``minimum`` 到 ``maximum`` 之间的整数；返回 ``int``。"""
+    value = check_int(name, value, minimum=minimum)
+    if value > maximum:
+        raise ValueError(
+            f"{name}={value:,} 太大：上限是 {maximum:,}（本书用到的值远小于"
+            f"它，这么大的值要算几个小时或耗尽内存）；请把 {name} 调小"
+        )
+    return value
+
+
+def check_sequence(name: str, value: object, example: str) -> tuple:
+    """``value`` 应是非空的元组或列表，最多 ``MAX_SEEDS`` 个元素。"""
+    if not isinstance(value, tuple | list):
+        raise TypeError(
+            f"{name} 应是元组，如 {name}={example}，收到 {_describe(value)}"
+        )
+    if not value:
+        raise ValueError(f"{name} 是空的，至少要有一个值，如 {example}")
+    if len(value) > MAX_SEEDS:
+        raise ValueError(
+            f"{name} 有 {len(value):,} 个值，太多了：上限是 {MAX_SEEDS}"
+            f"（每个值都要重做一遍实验）；请只取其中几个"
+        )
+    return tuple(value)
+
+
+def check_seeds(name: str, value: object) -> tuple[int, ...]:
+    """一组随机种子：非空的元组（或列表），每个都是非负整数。"""
+    seeds = check_sequence(name, value, "(0, 1, 2)")
+    for seed in seeds:
+        check_int(f"{name} 中的种子", seed, minimum=0)
+    return seeds
+
+
+def check_counts(
+    name: str, value: object, *, maximum: int = MAX_COUNT, minimum: int = 1
+) -> tuple[int, ...]:
+    """一组整数（深度、宽度、样本数……）：非空，每个都在给定范围内。"""
+    values = check_sequence(name, value, f"({minimum}, {minimum + 1})")
+    for item in values:
+        check_count(f"{name} 中的值", item, maximum=maximum, minimum=minimum)
+    return values
+
+
+def check_floats(
+    name: str, value: object, *, positive: bool = True
+) -> tuple[float, ...]:
+    """一组有限实数（学习率、权重衰减……）：非空，每个都为正
+    （``positive=False`` 时非负）。"""
+    values = check_sequence(name, value, "(0.01, 0.1)")
+    for item in values:
+        check_float(f"{name} 中的值", item, low=0.0, low_open=positive)
+    return values

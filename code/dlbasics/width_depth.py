@@ -14,16 +14,53 @@ from dlbasics.activations import DeepMLP
 from dlbasics.spiral import make_spiral
 from dlbasics.utils import seeded_splits, square_grid
 from dlbasics.validation import (
+    MAX_DEPTH,
+    MAX_WIDTH,
+    check_count,
+    check_counts,
     check_float,
+    check_floats,
     check_instance,
     check_int,
     check_memory,
+    check_pair,
     check_positive_float,
     check_positive_int,
-    check_seed_fields,
+    check_seeds,
     check_tensor,
     validated_by,
 )
+
+
+def _check_width_depth_config(cfg) -> None:
+    """检查 ``WidthDepthConfig`` 的每个字段；列表规范成元组。"""
+    check_count("n_per_class", cfg.n_per_class)
+    for name in ("train_seed", "val_seed", "test_seed"):
+        check_int(name, getattr(cfg, name), minimum=0)
+    check_float("bias_std", cfg.bias_std, low=0.0)
+    for name in ("budget", "region_budget", "num_steps", "deep_steps"):
+        check_count(name, getattr(cfg, name))
+    for name in ("depths", "region_depths", "region_budget_depths"):
+        depths = check_counts(name, getattr(cfg, name), maximum=MAX_DEPTH)
+        object.__setattr__(cfg, name, depths)
+    for name in ("region_neurons", "widths"):
+        widths = check_counts(name, getattr(cfg, name), maximum=MAX_WIDTH)
+        object.__setattr__(cfg, name, widths)
+    object.__setattr__(cfg, "seeds", check_seeds("seeds", cfg.seeds))
+    object.__setattr__(cfg, "lr_grid", check_floats("lr_grid", cfg.lr_grid))
+    checkpoints = check_counts("long_checkpoints", cfg.long_checkpoints)
+    object.__setattr__(cfg, "long_checkpoints", checkpoints)
+    check_positive_float("region_lim", cfg.region_lim)
+    check_count(
+        "region_resolution",
+        cfg.region_resolution,
+        maximum=MAX_WIDTH,
+        minimum=2,
+    )
+    check_count("deep_depth", cfg.deep_depth, maximum=MAX_DEPTH)
+    check_count("deep_width", cfg.deep_width, maximum=MAX_WIDTH)
+    for name in ("deep_lr", "deep_small_lr", "width_lr"):
+        check_positive_float(name, getattr(cfg, name))
 
 
 @dataclass(frozen=True)
@@ -56,7 +93,7 @@ class WidthDepthConfig:
     width_lr: float = 0.03
 
     def __post_init__(self) -> None:
-        check_seed_fields(self)
+        _check_width_depth_config(self)
 
 
 def mlp_param_count(
@@ -120,13 +157,19 @@ def _check_activation_patterns(model, points):
     check_instance("model", model, DeepMLP)
     if model.activation != "relu":
         raise ValueError(
-            "只有 ReLU 网络才是分段线性的，才能按激活模式划分区域"
+            f"model 的激活函数是 {model.activation!r}：只有 ReLU 网络"
+            "才是分段线性的，才能按激活模式划分区域"
         )
-    check_tensor("points", points, ndim=2, floating=True)
-    if points.shape[1] != model.hidden[0].in_features:
+    _check_inputs("points", points, model)
+
+
+def _check_inputs(name: str, X, model: DeepMLP) -> None:
+    """送进 ``model`` 的一批输入：二维浮点张量，列数等于网络的输入维数。"""
+    check_tensor(name, X, ndim=2, floating=True)
+    if X.shape[1] != model.hidden[0].in_features:
         raise ValueError(
-            f"points 应有 {model.hidden[0].in_features} 列，"
-            f"收到形状 {tuple(points.shape)}"
+            f"{name} 应有 {model.hidden[0].in_features} 列，"
+            f"收到形状 {tuple(X.shape)}"
         )
 
 
@@ -165,17 +208,25 @@ def region_grid(
 
 
 def _check_net_with_lines(weights, biases):
-    w = torch.tensor(weights, dtype=torch.float32)
-    b = torch.tensor(biases, dtype=torch.float32)
-    if w.ndim != 2 or w.shape[1] != 2 or w.shape[0] < 1:
-        raise ValueError(
-            f"weights 应是 (单元数, 2) 的嵌套列表，收到形状 {tuple(w.shape)}"
+    if not isinstance(weights, list | tuple) or not weights:
+        raise TypeError(
+            "weights 应是 (单元数, 2) 的嵌套列表，如 [[1.0, 0.0]]，"
+            f"收到 {weights!r:.60}"
         )
-    if b.shape != (w.shape[0],):
-        raise ValueError(
-            f"biases 应有 {w.shape[0]} 个数（每个单元一个），"
-            f"收到形状 {tuple(b.shape)}"
+    for row in weights:
+        for value in check_pair("weights 中的一行", row, "[1.0, 0.0]"):
+            check_float("weights 中的数", value)
+    if not isinstance(biases, list | tuple):
+        raise TypeError(
+            f"biases 应是每个单元一个数的列表，如 [0.0]，收到 {biases!r:.60}"
         )
+    if len(biases) != len(weights):
+        raise ValueError(
+            f"biases 应有 {len(weights)} 个数（每个单元一个），"
+            f"收到 {len(biases)} 个"
+        )
+    for value in biases:
+        check_float("biases 中的数", value)
 
 
 @torch.no_grad()
@@ -214,24 +265,27 @@ def effective_rank(features: torch.Tensor, energy: float = 0.99) -> int:
     return int((share < energy - 1e-12).sum()) + 1
 
 
+def _check_model_and_inputs(model, X):
+    check_instance("model", model, DeepMLP)
+    _check_inputs("X", X, model)
+
+
 @torch.no_grad()
+@validated_by(_check_model_and_inputs)
 def last_hidden_features(model: DeepMLP, X: torch.Tensor) -> torch.Tensor:
     """最后一个隐藏层的输出（送进输出层之前的特征），形状 (N, width)。"""
-    check_instance("model", model, DeepMLP)
-    check_tensor("X", X, ndim=2, floating=True)
     X = X.to(model.hidden[0].weight.dtype)
     return model.hidden_states(X)[-1][1]
 
 
 @torch.no_grad()
+@validated_by(_check_model_and_inputs)
 def dead_units_per_layer(model: DeepMLP, X: torch.Tensor) -> list[int]:
     """每个隐藏层里，对 X 的所有样本都输出 0 的 ReLU 单元个数。
 
     一层的单元全部输出 0 时，这一层的输出与输入无关，它和它之前的各层
     都得不到梯度：网络再也学不到东西。
     """
-    check_instance("model", model, DeepMLP)
-    check_tensor("X", X, ndim=2, floating=True)
     X = X.to(model.hidden[0].weight.dtype)
     return [
         int((h.abs().sum(dim=0) == 0).sum()) for _, h in model.hidden_states(X)
@@ -252,6 +306,18 @@ def make_splits(
     )
 
 
+def _check_experiment(cfg):
+    check_instance("cfg", cfg, WidthDepthConfig)
+
+
+def _check_make_network(depth, width, seed, cfg):
+    check_count("depth", depth, maximum=MAX_DEPTH)
+    check_count("width", width, maximum=MAX_WIDTH)
+    check_int("seed", seed, minimum=0)
+    check_instance("cfg", cfg, WidthDepthConfig)
+
+
+@validated_by(_check_make_network)
 def make_network(
     depth: int, width: int, seed: int, cfg: WidthDepthConfig
 ) -> DeepMLP:
@@ -270,6 +336,12 @@ def make_network(
     )
 
 
+def _check_count_regions(model, cfg):
+    check_instance("model", model, DeepMLP)
+    check_instance("cfg", cfg, WidthDepthConfig)
+
+
+@validated_by(_check_count_regions)
 def count_regions(model: DeepMLP, cfg: WidthDepthConfig) -> int:
     """本章数区域的统一约定：同一个窗口、同一个网格。"""
     return region_grid(
@@ -328,6 +400,19 @@ def budget_experiment(
     return results
 
 
+def _check_longer_training(depth, seed, lr, cfg):
+    check_count("depth", depth, maximum=MAX_DEPTH)
+    check_int("seed", seed, minimum=0)
+    check_positive_float("lr", lr)
+    check_instance("cfg", cfg, WidthDepthConfig)
+    if mlp_param_count(1, depth) > cfg.budget:
+        raise ValueError(
+            f"depth={depth} 太深：即使每层只有 1 个单元，参数也超过"
+            f"预算 cfg.budget={cfg.budget}；请用更浅的网络"
+        )
+
+
+@validated_by(_check_longer_training)
 def longer_training(
     depth: int,
     seed: int,
@@ -342,9 +427,6 @@ def longer_training(
     """
     from dlbasics.training import evaluate, train_classifier
 
-    check_positive_int("depth", depth)
-    check_int("seed", seed, minimum=0)
-    check_positive_float("lr", lr)
     data = make_splits(cfg)
     model = make_network(depth, width_for_budget(cfg.budget, depth), seed, cfg)
     accuracies = {}
@@ -361,6 +443,7 @@ def longer_training(
     return accuracies
 
 
+@validated_by(_check_experiment)
 def region_count_experiment(
     cfg: WidthDepthConfig = WidthDepthConfig(),
 ) -> dict[tuple[int, int], list[int]]:
@@ -412,10 +495,15 @@ DEEP_SETTINGS: dict[str, tuple[str, str, bool, str]] = {
 }
 
 
+def _check_logit_spread(model, X):
+    check_instance("model", model, torch.nn.Module)
+    check_tensor("X", X, ndim=2, floating=True)
+
+
+@validated_by(_check_logit_spread)
 def logit_spread(model: torch.nn.Module, X: torch.Tensor) -> float:
     """各样本的 logits 与它们的平均之差的均方根：接近 0 说明网络对
     不同的输入给出几乎一样的输出。"""
-    check_tensor("X", X, ndim=2, floating=True)
     with torch.no_grad():
         logits = model(X)
     centered = logits - logits.mean(dim=0)
