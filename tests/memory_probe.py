@@ -88,7 +88,7 @@ def case(label: str, big: bool):
     if label == "region_grid":
         torch.manual_seed(0)
         model = activations.DeepMLP(2, 32)
-        return width_depth.region_grid, (model,), {"resolution": pick(4, 450)}
+        return width_depth.region_grid, (model,), {"resolution": pick(4, 300)}
     if label == "DeepMLP":
         return activations.DeepMLP, (2, pick(4, 4000)), {}
     if label == "DeepMLP_wide":
@@ -96,7 +96,7 @@ def case(label: str, big: bool):
     if label == "matrix_product_norms":
         return (
             activations.matrix_product_norms,
-            (3, pick(4, 2500)),
+            (3, pick(4, 2000)),
             {"generator": gen()},
         )
     if label in ("layer_table", "count_macs"):
@@ -104,19 +104,19 @@ def case(label: str, big: bool):
         return getattr(cnn, label), (CONVS, shape), {}
     if label == "preactivation_rms":
         kwargs = {"depth": 2, "width": pick(4, 200), "generator": gen()}
-        kwargs["n_samples"] = pick(4, 300_000)
+        kwargs["n_samples"] = pick(4, 25_000)
         return activations.preactivation_rms, ("tanh", "xavier"), kwargs
     if label == "random_shift":
-        x = torch.rand(pick(2, 20_000), 1, 8, 8)
+        x = torch.rand(pick(2, 3_000), 1, 8, 8)
         return cnn.random_shift, (x, pick(1, 40)), {"generator": gen()}
     if label == "make_data":
-        n = pick(10, 5_000_000)
+        n = pick(10, 2_000_000)
         return generalization.make_data, (n, 0.1), {"generator": gen()}
     if label == "poly_features":
-        x = torch.rand(pick(10, 200_000), dtype=torch.float64)
+        x = torch.rand(pick(10, 60_000), dtype=torch.float64)
         return generalization.poly_features, (x, pick(2, 100)), {}
     if label == "make_mlp":
-        return generalization.make_mlp, (pick(4, 5000),), {}
+        return generalization.make_mlp, (pick(4, 3000),), {}
     if label == "make_linear_model":
         return spiral.make_linear_model, (pick(2, 10_000), pick(3, 5000)), {}
     if label == "TinyMLP":
@@ -124,7 +124,7 @@ def case(label: str, big: bool):
     if label == "NoisyLineDataset":
         return (
             tensors.NoisyLineDataset,
-            (pick(10, 10_000_000),),
+            (pick(10, 4_000_000),),
             {"generator": gen()},
         )
     raise KeyError(label)
