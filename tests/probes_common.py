@@ -6,6 +6,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
@@ -34,6 +38,32 @@ from dlbasics import (
     utils,
     width_depth,
 )
+
+# 每次探针调用的时限（秒）：超过就算失败（两张表都用它）
+SECONDS = 20
+
+
+class TookTooLong(BaseException):
+    """继承 BaseException：不会被被测函数里的 ``except Exception`` 吞掉。"""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float = SECONDS):
+    """超过 ``seconds`` 秒就打断调用（只在主线程里有效）。"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def alarm(signum, frame):
+        raise TookTooLong(f"调用超过 {seconds} 秒")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def spiral_xy(n=5):

@@ -12,12 +12,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import inspect
 import pkgutil
-import signal
-import threading
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -52,8 +49,7 @@ from dlbasics import (
     width_depth,
 )
 from probes_common import PROBES as FIRST_PROBES
-
-SECONDS = 20
+from probes_common import SECONDS, TookTooLong, time_limit
 
 
 @dataclass(frozen=True)
@@ -61,29 +57,6 @@ class Accepted:
     """合法的值（通常是很大的数）：调用应在 20 秒内正常返回。"""
 
     value: object
-
-
-class TookTooLong(BaseException):
-    """继承 BaseException：不会被被测函数里的 ``except Exception`` 吞掉。"""
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float = SECONDS):
-    """超过 ``seconds`` 秒就打断调用（只在主线程里有效）。"""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def alarm(signum, frame):
-        raise TookTooLong(f"调用超过 {seconds} 秒")
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def huge(*dims: int) -> torch.Tensor:

@@ -50,7 +50,18 @@ from dlbasics.validation import (
     physical_memory_bytes,
     validated_by,
 )
-from probes_common import DIGIT_LABELS, IMAGES, LINE_X, LINE_Y, PROBES, X2, Y2
+from probes_common import (
+    DIGIT_LABELS,
+    IMAGES,
+    LINE_X,
+    LINE_Y,
+    PROBES,
+    SECONDS,
+    X2,
+    Y2,
+    TookTooLong,
+    time_limit,
+)
 
 CASES = [
     pytest.param(fn, valid, name, value, id=f"{fn.__name__}-{name}-{i}")
@@ -68,8 +79,12 @@ def test_there_are_hundreds_of_probes():
 def test_bad_argument_gives_a_clear_error_naming_it(fn, valid, name, value):
     kwargs = {**valid, name: value}
     try:
-        with pytest.raises((ValueError, TypeError)) as caught:
+        with time_limit(), pytest.raises((ValueError, TypeError)) as caught:
             fn(**kwargs)
+    except TookTooLong:
+        pytest.fail(
+            f"调用超过 {SECONDS} 秒：{fn.__name__}({name}={value!r:.60})"
+        )
     finally:
         plt.close("all")
     message = str(caught.value)
