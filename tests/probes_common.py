@@ -11,6 +11,7 @@ import signal
 import threading
 
 import matplotlib.pyplot as plt
+import pytest
 import torch
 from torch import nn
 
@@ -64,6 +65,28 @@ def time_limit(seconds: float = SECONDS):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def assert_refused_naming_a_parameter(fn, kwargs: dict, accepted=False):
+    """在 SECONDS 秒内调用 ``fn(**kwargs)``：应抛出 ValueError/TypeError，
+    信息里提到某个参数名（``accepted=True`` 时应正常返回）。"""
+    try:
+        with time_limit():
+            if accepted:
+                fn(**kwargs)
+                return
+            with pytest.raises((ValueError, TypeError)) as caught:
+                fn(**kwargs)
+    except TookTooLong:
+        shown = ", ".join(f"{k}={v!r:.40}" for k, v in kwargs.items())
+        pytest.fail(f"调用超过 {SECONDS} 秒：{fn.__qualname__}({shown})")
+    finally:
+        plt.close("all")
+    message = str(caught.value)
+    # 信息要指出是哪个参数（多个张量参数一起出错时，也可能指出另一个）
+    mentioned = [key for key in kwargs if key in message]
+    assert mentioned, f"信息没有提到任何参数：{message}"
+    assert len(message) > 10
 
 
 def spiral_xy(n=5):

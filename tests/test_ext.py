@@ -105,7 +105,7 @@ def test_per_page_data_merges_only_the_pages_a_worker_read():
 
 def test_extension_list_is_jupyter_books_without_thebe():
     """_config.yml 列出全部扩展，替换 Jupyter Book 的默认列表：只少了
-    sphinx_thebe（它在每页内联两次 THEBE_JS_URL，浏览器报 SyntaxError）。
+    sphinx_thebe（它在每页把同一个 const 声明内联两次，浏览器报 SyntaxError）。
     Jupyter Book 升级后默认列表多了扩展时，这里提醒把它加进来。"""
     from jupyter_book.config import get_default_sphinx_config
 
