@@ -48,12 +48,18 @@ from dlbasics import (
     utils,
     width_depth,
 )
-from probes_common import PROBES as FIRST_PROBES
 from probes_common import (
+    DIGIT_LABELS,
+    IMAGES,
+    LINE_X,
+    LINE_Y,
+    X2,
+    Y2,
     TookTooLong,
     assert_refused_naming_a_parameter,
     time_limit,
 )
+from probes_common import PROBES as FIRST_PROBES
 
 
 @dataclass(frozen=True)
@@ -68,12 +74,8 @@ def huge(*dims: int) -> torch.Tensor:
     return torch.zeros(1).expand(*dims)
 
 
-X2, Y2 = spiral.make_spiral(5, generator=gen())
 X1 = torch.linspace(-1, 1, 6, dtype=torch.float64)
 Y1 = torch.sin(X1)
-LINE_X, LINE_Y = optimizers.make_line_data(8, generator=gen())
-IMAGES = torch.rand(6, 1, 8, 8, generator=gen())
-DIGIT_LABELS = torch.arange(6) % 3
 DIGITS = (IMAGES, DIGIT_LABELS, IMAGES, DIGIT_LABELS)
 SPLITS = {"train": (IMAGES, DIGIT_LABELS), "val": (IMAGES, DIGIT_LABELS)}
 BP_PARAMS, BP_X, BP_T = backprop.example()
