@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import ast
+import atexit
 import contextlib
+import functools
 import json
 import os
 import re
@@ -64,6 +66,25 @@ def book_config() -> dict:
 def search_index(site: Path) -> dict:
     raw = (site / "searchindex.js").read_text("utf-8")
     return json.loads(raw[raw.index("(") + 1 : raw.rindex(")")])
+
+
+@functools.cache
+def _parsed(path: str, stamp: tuple[int, int]):
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup(Path(path).read_text("utf-8"), "html.parser")
+
+
+def built_page(site: Path, name: str):
+    """构建好的页面（如 ``book/spiral``）解析成的 BeautifulSoup 树。
+
+    每个测试进程每页只解析一次（文件改了就重新解析）：解析加上选择器查询，
+    一页要 0.2–0.3 秒，几十个测试都要读同一页。调用者只读不改；要删去一部分
+    再看的测试自己用 ``BeautifulSoup`` 另外解析，或先 ``copy.copy`` 那一小块。
+    """
+    path = site / f"{name}.html"
+    info = path.stat()
+    return _parsed(str(path), (info.st_mtime_ns, info.st_size))
 
 
 def glued_text(stem: str) -> dict[str, str]:
@@ -173,16 +194,77 @@ def jupyter_book() -> str:
     )
 
 
-def run_build(root: Path, *extra: str, env: dict | None = None):
-    """在 ``root`` 运行 README 里的构建命令，返回 CompletedProcess。"""
-    return subprocess.run(
-        [jupyter_book(), *BUILD_CMD, *extra],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=1800,
+def run_build(
+    root: Path,
+    *extra: str,
+    env: dict | None = None,
+    fresh_process: bool = False,
+):
+    """在 ``root`` 运行 README 里的构建命令，返回 CompletedProcess。
+
+    由预热进程 ``tests/build_server.py`` fork 出来运行（省去每次约 2 秒的
+    导入，入口函数、参数与环境变量都与命令行相同；两种方式结果相同，见
+    test_build_guards.py）。``fresh_process=True`` 或环境变量
+    ``DLBOOK_BUILD_SERVER=0``：启动新的 ``jupyter-book`` 进程。
+    """
+    argv = [jupyter_book(), *BUILD_CMD, *extra]
+    environ = {**os.environ, **(env or {})}
+    fresh = fresh_process or os.environ.get("DLBOOK_BUILD_SERVER") == "0"
+    if fresh or not hasattr(os, "fork"):
+        return subprocess.run(
+            argv,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            env=environ,
+            timeout=1800,
+        )
+    request = {"argv": argv, "cwd": str(root), "env": environ, "timeout": 1800}
+    reply = _BUILD_SERVER.ask(request)
+    if reply["timed_out"]:
+        raise subprocess.TimeoutExpired(argv, 1800, reply["stdout"])
+    return subprocess.CompletedProcess(
+        argv, reply["returncode"], reply["stdout"], reply["stderr"]
     )
+
+
+class _BuildServer:
+    """每个测试进程一个 ``tests/build_server.py``，第一次构建时启动。"""
+
+    def __init__(self):
+        self.process: subprocess.Popen | None = None
+
+    def ask(self, request: dict) -> dict:
+        if self.process is None or self.process.poll() is not None:
+            environ = dict(os.environ)
+            environ.pop("PYTHONPATH", None)  # 每次构建按请求的环境设置
+            self.process = subprocess.Popen(
+                [sys.executable, str(ROOT / "tests" / "build_server.py")],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                encoding="utf-8",
+                env=environ,
+            )
+            if self.process.stdout.readline() != '{"ready": true}\n':
+                raise RuntimeError("构建进程 tests/build_server.py 没有启动")
+            atexit.register(self.close)
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("构建进程 tests/build_server.py 意外退出")
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.stdin.close()  # 构建进程读到文件尾就退出
+            self.process.wait(timeout=60)
+            self.process.stdout.close()
+
+
+_BUILD_SERVER = _BuildServer()
 
 
 @contextlib.contextmanager
@@ -329,13 +411,16 @@ class ScratchBook:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(source, "utf-8")
 
-    def build(self, **env: str):
+    def build(self, fresh_process: bool = False, **env: str):
         """运行 README 的构建命令；页面可以导入小书 code/ 下的模块。
 
-        关键字参数是额外的环境变量（如 ``DLBOOK_EXEC_JOBS="1"``）。
+        关键字参数是额外的环境变量（如 ``DLBOOK_EXEC_JOBS="1"``）；
+        ``fresh_process`` 见 ``run_build``。
         """
         return run_build(
-            self.root, env={"PYTHONPATH": str(self.root / "code"), **env}
+            self.root,
+            env={"PYTHONPATH": str(self.root / "code"), **env},
+            fresh_process=fresh_process,
         )
 
     def html(self, name: str = "index") -> str:

@@ -166,6 +166,36 @@ def test_old_cache_directories_are_pruned(tmp_path):
 
 
 @pytest.mark.slow
+def test_build_server_gives_what_a_fresh_jupyter_book_process_gives(tmp_path):
+    """小书的构建由预热进程 fork 出来运行（tests/build_server.py）：退出码、
+    警告、写出的页面与新启动的 jupyter-book 进程相同；页面导入的是
+    PYTHONPATH 里小书自己的模块。"""
+    page = (
+        "# 对照\n\n```{code-cell} ipython3\n:tags: [remove-cell]\n"
+        "import mod\nfrom myst_nb import glue\n"
+        'glue("value", mod.VALUE, display=False)\n```\n\n'
+        "数值是 {glue:text}`value`，{glue:text}`no_such_key`。\n"
+    )
+    results = {}
+    for fresh in (True, False):
+        book = ScratchBook(tmp_path / str(fresh))
+        book.write_module("mod", "VALUE = 41\n")
+        book.write_page(page)
+        result = book.build(fresh_process=fresh)
+        root = str(book.root)
+        warnings = sorted(
+            line.replace(root, "ROOT")
+            for line in output(result).splitlines()
+            if "WARNING" in line or "ERROR" in line
+        )
+        html = book.html().replace(root, "ROOT")
+        results[fresh] = (result.returncode, warnings, html)
+    assert results[True][0] != 0 and "no_such_key" in str(results[True][1])
+    assert '<span class="pasted-text">41</span>' in results[True][2]
+    assert results[False] == results[True]
+
+
+@pytest.mark.slow
 def test_a_page_that_warned_keeps_failing_on_every_rerun(tmp_path):
     book = ScratchBook(tmp_path)
     book.write_page("# 警告\n\n数值是 {glue:text}`no_such_key`。\n")
