@@ -15,6 +15,7 @@ from conftest import (
     EXECUTED,
     GLUE_ROLE,
     ROOT,
+    built_page,
     chapter_budgets,
     chapter_pages,
     glued_values,
@@ -160,7 +161,7 @@ def test_every_toc_page_is_built_without_execution_reports(site):
 def test_pages_are_chinese_with_no_english_ui_left(site, name):
     html = page_html(site, name)
     assert '<html lang="zh-CN"' in html
-    soup = BeautifulSoup(html, "html.parser")
+    soup = built_page(site, name)
     leftovers = [
         "Show code cell",
         "Hide code cell",
@@ -220,7 +221,7 @@ def test_tables_are_tables_not_raw_pipes(site, name):
 @pytest.mark.parametrize("name", chapter_pages())
 def test_intentional_errors_show_only_the_message(site, name):
     """每个 raises-exception 单元格都真的报错，只显示最后一行，没有空图。"""
-    soup = BeautifulSoup(page_html(site, name), "html.parser")
+    soup = built_page(site, name)
     for cell in soup.select(".tag_raises-exception"):
         errors = cell.select(".cell_output .traceback")
         assert len(errors) == 1, f"{name}：有意报错的单元格没有报错输出"
@@ -297,7 +298,7 @@ def test_argument_check_finder_catches_checks_in_the_body():
 
 def shown_sources(site: Path, name: str) -> list[str]:
     """页面上 literalinclude 展示的源码（代码单元格之外的代码块）。"""
-    soup = BeautifulSoup(page_html(site, name), "html.parser")
+    soup = built_page(site, name)
     return [
         block.get_text()
         for block in soup.select("div[class*='highlight-']")
@@ -358,7 +359,7 @@ def test_copyright_year_is_current(site):
 @pytest.mark.parametrize("name", toc_files())
 def test_pages_load_nothing_from_other_hosts(site, name):
     """数学公式、字体、脚本都随网站发布，阅读时不访问任何外部服务器。"""
-    soup = BeautifulSoup(page_html(site, name), "html.parser")
+    soup = built_page(site, name)
     for tag, attr in [
         ("script", "src"),
         ("link", "href"),
@@ -429,7 +430,7 @@ def test_glued_numbers_on_the_page_are_the_values_the_chapter_computed(
     values = glued_values(stem)
     missing = sorted({r.split(":")[0] for r in roles} - set(values))
     assert missing == [], f"执行结果里没有这些 glue 键：{missing}"
-    soup = BeautifulSoup(page_html(site, f"book/{stem}"), "html.parser")
+    soup = built_page(site, f"book/{stem}")
     shown = [span.get_text() for span in soup.select("span.pasted-text")]
     assert len(shown) == len(roles)
     for role, text in zip(roles, shown, strict=True):
@@ -439,7 +440,7 @@ def test_glued_numbers_on_the_page_are_the_values_the_chapter_computed(
 
 
 def test_spiral_page_has_its_figures_and_rendered_math_source(site):
-    soup = BeautifulSoup(page_html(site, "book/spiral"), "html.parser")
+    soup = built_page(site, "book/spiral")
     figures = soup.select("figure")
     assert len(figures) >= 5
     for img in soup.select(".cell_output img"):
@@ -462,7 +463,7 @@ def test_spiral_page_has_its_figures_and_rendered_math_source(site):
 def test_chapter_can_be_downloaded_as_md_and_ipynb(site, name):
     """下载按钮给出源文件 .md 与读者版 .ipynb（读者版的检查见
     tests/test_reader_edition.py）。"""
-    soup = BeautifulSoup(page_html(site, name), "html.parser")
+    soup = built_page(site, name)
     hrefs = {a["href"] for a in soup.find_all("a", href=True)}
     for suffix in (".md", ".ipynb"):
         assert f"../_sources/{name}{suffix}" in hrefs, (
@@ -554,7 +555,7 @@ def test_glossary_terms_are_linked_from_the_chapters(site):
     assert len(terms) >= 15
     linked = set()
     for name in chapter_pages():
-        soup = BeautifulSoup(page_html(site, name), "html.parser")
+        soup = built_page(site, name)
         linked |= {a.get_text() for a in soup.select("a .std-term")}
     unused = sorted(set(terms) - linked)
     assert unused == [], f"这些术语没有任何章节链接到：{unused}"
@@ -577,7 +578,7 @@ def test_no_markdown_markup_leaks_into_the_page_text(site, name):
 def test_404_page_and_exec_stats_are_built(site):
     page = (site / "404.html").read_text("utf-8")
     assert '<html lang="zh-CN">' in page and "找不到这个页面" in page
-    stats = BeautifulSoup(page_html(site, "book/exec_stats"), "html.parser")
+    stats = built_page(site, "book/exec_stats")
     headers = [th.get_text(strip=True) for th in stats.select("table th")]
     assert headers == ["章节", "本次构建", "执行用时（秒）", "结果"]
     rows = stats.select("table tbody tr")

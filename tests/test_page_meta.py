@@ -20,7 +20,7 @@ import yaml
 from bs4 import BeautifulSoup
 from PIL import Image
 
-from conftest import ROOT, book_config, toc_files
+from conftest import ROOT, book_config, built_page, toc_files
 
 sys.path.insert(0, str(ROOT / "_ext"))
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -218,9 +218,7 @@ def site(built_site) -> Path:
 
 
 def soup_of(site: Path, name: str) -> BeautifulSoup:
-    return BeautifulSoup(
-        (site / f"{name}.html").read_text("utf-8"), "html.parser"
-    )
+    return built_page(site, name)  # 只读
 
 
 @pytest.mark.parametrize("name", toc_files())

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 
-from conftest import ROOT, chapter_pages, glued_values
+from conftest import ROOT, built_page, chapter_pages, glued_values
 
 sys.path.insert(0, str(ROOT / "_ext"))
 import quiz
@@ -62,9 +62,7 @@ def site(built_site) -> Path:
 
 
 def page(site: Path, name: str) -> BeautifulSoup:
-    return BeautifulSoup(
-        (site / f"{name}.html").read_text("utf-8"), "html.parser"
-    )
+    return built_page(site, name)  # 只读
 
 
 @pytest.mark.parametrize("name", CHAPTERS)

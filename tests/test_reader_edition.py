@@ -21,7 +21,13 @@ import nbformat
 import pytest
 from bs4 import BeautifulSoup
 
-from conftest import EXECUTED, ROOT, book_config, chapter_pages
+from conftest import (
+    EXECUTED,
+    ROOT,
+    book_config,
+    built_page,
+    chapter_pages,
+)
 
 sys.path.insert(0, str(ROOT / "_ext"))
 sys.path.insert(0, str(ROOT / "binder"))
@@ -126,8 +132,8 @@ def reader(site: Path, name: str) -> nbformat.NotebookNode:
 
 
 def article(site: Path, name: str) -> BeautifulSoup:
-    html = (site / f"{name}.html").read_text("utf-8")
-    return BeautifulSoup(html, "html.parser").select_one("article")
+    """页面的正文（只读：要删掉一部分时先 ``copy.copy``）。"""
+    return built_page(site, name).select_one("article")
 
 
 def plain(markdown: str) -> str:
@@ -344,9 +350,7 @@ def test_launch_button_opens_the_reader_notebook_on_the_binder_branch(
     repo = book_config()["repository"]
     branch = book_config()["launch_buttons"]["binder_branch"]
     assert branch != repo["branch"]
-    soup = BeautifulSoup(
-        (site / f"{name}.html").read_text("utf-8"), "html.parser"
-    )
+    soup = built_page(site, name)
     links = [
         a["href"]
         for a in soup.find_all("a", href=True)
@@ -440,6 +444,7 @@ def test_quiz_is_readable_and_answerable_in_the_reader_notebook(site, name):
     blocks = re.split(r"(?=<strong>自测 \d)", cells)[1:]
     assert len(blocks) == len(questions) >= 4
     for block, question in zip(blocks, questions, strict=True):
+        question = copy.copy(question)  # 下面要删去标题与反馈的标头
         assert "<details><summary>显示答案与解析</summary>\n\n" in block
         assert block.rstrip().endswith("</details>")
         shown, _, hidden = block.partition("<details>")
