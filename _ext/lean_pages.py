@@ -152,7 +152,8 @@ def used_codepoints(outdir: Path, css: str) -> set[int]:
     names: set[str] = set()
     files = [*outdir.rglob("*.html"), *(outdir / "_static").rglob("*.js")]
     for path in files:
-        if path.name == "fontawesome.js" or "mathjax" in path.parts:
+        mathjax = path.relative_to(outdir).parts[:2] == ("_static", "mathjax")
+        if path.name == "fontawesome.js" or mathjax:
             continue  # 图标库本身列着所有图标；MathJax（21 MB）不用图标
         text = path.read_text("utf-8", errors="replace")
         names.update(re.findall(r"\bfa-[a-z0-9-]+", text))

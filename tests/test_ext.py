@@ -162,6 +162,28 @@ def test_icon_glyphs_are_the_classes_and_characters_the_site_uses():
     }
 
 
+def test_icons_are_collected_from_pages_and_scripts_but_not_mathjax(
+    tmp_path,
+):
+    import lean_pages
+
+    css = (
+        '.fa-bars:before{content:"\\f0c9"}.fa-rocket:before{content:"\\f135"}'
+    )
+    site = tmp_path / "mathjax" / "html"  # 网站所在的目录名不算
+    for path, text in {
+        "book/a.html": '<i class="fa fa-bars"></i>',
+        "_static/app.js": "icon('fa-rocket')",
+        "_static/mathjax/sre/x.js": "fa-bars fa-rocket",
+        "_static/scripts/fontawesome.js": "fa-rocket",
+    }.items():
+        (site / path).parent.mkdir(parents=True, exist_ok=True)
+        (site / path).write_text(text, "utf-8")
+    assert lean_pages.used_codepoints(site, css) == {0xF0C9, 0xF135}
+    (site / "_static/app.js").unlink()
+    assert lean_pages.used_codepoints(site, css) == {0xF0C9}
+
+
 def test_slider_frames_become_files_and_hidden_ones_load_on_demand():
     import base64
     import io
