@@ -11,7 +11,12 @@
 
 协议（一行一个 JSON）：请求 ``{"argv", "cwd", "env", "timeout"}``，
 回复 ``{"returncode", "stdout", "stderr", "timed_out"}``。标准输入关闭时退出。
-要真实的信号与进程树的测试（Ctrl-C、SIGKILL）仍然直接启动 ``jupyter-book``。
+
+与新启动的进程不同的只有启动时就定下的东西：哈希种子、区域与标准输出的
+编码、``PYTHONWARNINGS``、``TMPDIR`` 等在这个进程启动时读一次，请求里的环境
+变量改不了它们（``conftest.run_build`` 遇到这类变量就改用新进程）；jieba
+载入词典的日志不进构建的输出。向整个进程树发信号的测试（按 Ctrl-C 停止并行
+执行、结束构建后工作进程跟着退出，见 test_cache.py）直接启动 ``jupyter-book``。
 """
 
 from __future__ import annotations
@@ -103,9 +108,13 @@ def child(request: dict, out: int, err: int) -> None:
     os.environ.update(request["env"])
     # 与 python 启动 jupyter-book 脚本时的 sys.path 相同：脚本所在目录，
     # 然后是 PYTHONPATH，然后是标准库与 site-packages
-    extra = os.environ.get("PYTHONPATH", "").split(os.pathsep)
-    paths = [p for p in extra if p]
-    sys.path[:] = [str(Path(request["argv"][0]).parent), *paths, *BASE_PATH]
+    # （site 把每一项换成绝对路径，空项就是当前目录，重复的只留第一个）
+    value = os.environ.get("PYTHONPATH", "")
+    paths = (
+        [os.path.abspath(p) for p in value.split(os.pathsep)] if value else []
+    )
+    script = str(Path(request["argv"][0]).parent)
+    sys.path[:] = list(dict.fromkeys([script, *paths, *BASE_PATH]))
     sys.argv = list(request["argv"])
     from jupyter_book.cli.main import main
 

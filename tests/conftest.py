@@ -209,7 +209,15 @@ def run_build(
     """
     argv = [jupyter_book(), *BUILD_CMD, *extra]
     environ = {**os.environ, **(env or {})}
-    fresh = fresh_process or os.environ.get("DLBOOK_BUILD_SERVER") == "0"
+    fresh = (
+        fresh_process
+        or os.environ.get("DLBOOK_BUILD_SERVER") == "0"
+        # 预热进程启动时就定下的（哈希种子、编码、临时目录……）改不了
+        or any(
+            k != "PYTHONPATH" and not k.startswith("DLBOOK_")
+            for k in env or {}
+        )
+    )
     if fresh or not hasattr(os, "fork"):
         return subprocess.run(
             argv,
