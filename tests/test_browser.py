@@ -82,15 +82,20 @@ def open_page(browser, url: str, wait_until: str = "networkidle"):
     return page, log
 
 
-def open_search(browser, url: str):
+def open_search(browser, url: str, settle: bool = False):
     """打开搜索页（地址里带着 ``?q=``），等到搜索做完：结果逐条显示（每条
-    还要取那一页的摘要），全部显示完才写出“搜索完成”的摘要。"""
+    还要取那一页的摘要），全部显示完才写出“搜索完成”的摘要。
+
+    ``settle``：再等到网络空闲（最后几条摘要的请求也结束了），要检查控制台
+    错误的测试用它，免得晚到的报错漏掉。"""
     page, log = open_page(browser, url, wait_until="load")
     page.wait_for_function(
         "() => typeof Search !== 'undefined' && Search.status"
         " && Search.status.innerText.trim() !== ''",
         timeout=20000,
     )
+    if settle:
+        page.wait_for_load_state("networkidle")
     return page, log
 
 
@@ -406,7 +411,9 @@ def test_spiral_page_shows_its_figures_and_typesets_all_math(
 @pytest.mark.parametrize("term", ["螺旋数据", "反向传播", "梯度下降"])
 def test_search_finds_the_spiral_chapter(chromium_browser, site_url, term):
     page, log = open_search(
-        chromium_browser, f"{site_url}/search.html?q={quote(term)}"
+        chromium_browser,
+        f"{site_url}/search.html?q={quote(term)}",
+        settle=True,
     )
     summary = page.locator("#search-results p.search-summary")
     links = page.eval_on_selector_all(
@@ -434,7 +441,9 @@ def test_search_understands_phrases_without_spaces(
 ):
     """查询按索引的词表切开（_ext/phrase_search.js），回答它的那一章排第一。"""
     page, log = open_search(
-        chromium_browser, f"{site_url}/search.html?q={quote(phrase)}"
+        chromium_browser,
+        f"{site_url}/search.html?q={quote(phrase)}",
+        settle=True,
     )
     terms = page.evaluate("(q) => splitQuery(q)", phrase)
     vocabulary = page.evaluate(
@@ -460,7 +469,7 @@ def test_search_from_a_file_url_ranks_without_fetching_snippets(
     （取不到的摘要不去取）。"""
     phrase, chapter = "学习率太大会怎样", PHRASES["学习率太大会怎样"]
     url = (built_site / "search.html").as_uri() + f"?q={quote(phrase)}"
-    page, log = open_search(chromium_browser, url)
+    page, log = open_search(chromium_browser, url, settle=True)
     links = page.eval_on_selector_all(
         "#search-results ul.search li a", "els => els.map(e => e.href)"
     )
