@@ -32,7 +32,7 @@ from dlbasics.validation import (
 
 
 def _check_spiral_config(cfg) -> None:
-    """检查 ``SpiralConfig`` 的每个字段；列表规范成元组。"""
+    """检查 ``SpiralConfig`` 的每个字段。"""
     check_count("n_per_class", cfg.n_per_class)
     check_count("num_classes", cfg.num_classes, maximum=MAX_WIDTH)
     check_float("noise", cfg.noise, low=0.0)
