@@ -88,13 +88,22 @@ class BinderEnv:
         return self.root / "pip.log"
 
     def environ(self) -> dict[str, str]:
-        """在这个环境里运行命令用的环境变量（像 Binder 里的用户那样）。"""
-        return {
+        """在这个环境里运行命令用的环境变量（像 Binder 里的用户那样）。
+
+        Binder 镜像里的包是 pip 按默认设置装的，带着编译好的 ``.pyc``；这里
+        为了装得快用了 ``--no-compile``，所以让 Python 第一次导入时自己写
+        ``.pyc``（只编译用到的模块）。继承来的 ``PYTHONDONTWRITEBYTECODE``
+        因此去掉：带着它，每个内核都要重新编译 torch 等几千个文件，每章的
+        执行多出约 6 秒，Binder 里的读者并不付这个代价。
+        """
+        env = {
             **os.environ,
             "HOME": str(self.home),
             "PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}",
             "VIRTUAL_ENV": str(self.root / "venv"),
         }
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        return env
 
     def error_lines(self) -> list[str]:
         """pip 输出里的 ``ERROR`` 行（依赖冲突等）。"""
@@ -145,7 +154,8 @@ def create(
         [python or binder_python(), "-m", "venv", str(root / "venv")],
         check=True,
     )
-    # --no-compile：不预先把几千个 .py 编译成 .pyc（安装快一倍）
+    # --no-compile：不预先把几千个 .py 编译成 .pyc（安装快一倍）；用到的模块
+    # 在第一次导入时编译、写下 .pyc（见 BinderEnv.environ）
     pip = [env.python, "-m", "pip", "install", "--no-compile"]
     steps = [
         ("基础环境", ROOT / "binder/repo2docker-base.txt"),
