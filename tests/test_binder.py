@@ -347,8 +347,10 @@ def test_reader_notebooks_open_unchanged_and_run_in_jupyterlab(
                 assert page.evaluate(f"() => {widget}.context.path") == (
                     f"{name}.ipynb"
                 )
-                # 打开就有构建时的输出
-                assert page.locator(".jp-OutputArea-output img").count() > 0
+                # 打开就有构建时的输出（内核可能先就绪，输出随后才画出来）
+                page.locator(".jp-OutputArea-output img").first.wait_for(
+                    state="attached", timeout=30_000
+                )
                 if name == "book/spiral":
                     check_slider_keys(page)
                 # 不弹出“要不要接收 Jupyter 新闻”的提示框（lab_settings.py）
