@@ -168,13 +168,60 @@ def same_number(a: str, b: str) -> bool:
     return False
 
 
+def differences_from_build(
+    binder_env: binder_local.BinderEnv, name: str, result: dict
+) -> list[str]:
+    """Binder 环境里从头执行 ``name`` 得到的 ``result``（``glued``：glue 的
+    名字到文本值，``printed``：每个代码单元格打印的文字）与构建时不同的地方。"""
+    stem = name.rsplit("/", 1)[-1]
+    if not (EXECUTED / "book" / f"{stem}.glue.json").exists():
+        return []
+    fresh = result["glued"]
+    built = glued_text(stem)
+    # 打印出来的文字也一样：没有固定种子的随机数会在这里露出来
+    reader = nbformat.read(binder_env.tree / f"{name}.ipynb", as_version=4)
+    stored = [
+        "".join(o["text"] for o in c.outputs if o.output_type == "stream")
+        for c in reader.cells
+        if c.cell_type == "code"
+    ]
+    differences = [
+        f"{stem} 第 {i} 个代码单元格打印的文字不同：\n"
+        f"构建 {was[:300]!r}\n重新执行 {now[:300]!r}"
+        for i, (was, now) in enumerate(
+            zip(stored, result["printed"], strict=True)
+        )
+        if was != now
+    ]
+    if fresh.keys() != built.keys():
+        return [*differences, f"{stem}: glue 的名字不同"]
+    return differences + [
+        f"{stem}.{key}: 构建 {built[key]}，重新执行 {fresh[key]}"
+        for key in built
+        if not same_number(fresh[key], built[key])
+    ]
+
+
+def run_in_jupyterlab_too(request) -> tuple[str, ...]:
+    """这次测试运行里，JupyterLab 的测试也会“运行全部”的章节：它们的数字由
+    那个测试逐项对照（同一个 Binder 环境、全新的内核），这里不必再执行一遍。
+    那个测试没被选中、或者没有 Chromium 而跳过时，这里照样执行它们。"""
+    lab = "test_reader_notebooks_open_unchanged_and_run_in_jupyterlab"
+    selected = any(item.name == lab for item in request.session.items)
+    has_chromium = bool(
+        shutil.which("chromium") or shutil.which("chromium-browser")
+    )
+    return LAB_CHAPTERS if selected and has_chromium else ()
+
+
 def test_binder_environment_runs_every_chapter_to_the_same_numbers(
-    binder_env, tmp_path
+    binder_env, tmp_path, request
 ):
     """Binder 打开的读者版笔记本（解答与只为网页记数字的单元格也在其中），
     在那个环境里从头执行（每核同时执行一章），每个 glue 的值都与构建时的
     逐位相同，每个单元格打印的文字也与读者版里存的相同：换一个全新环境
-    重新执行，书里的数字可复现、不是旧缓存，读者运行得到的就是页面上的。"""
+    重新执行，书里的数字可复现、不是旧缓存，读者运行得到的就是页面上的。
+    JupyterLab 的测试里“运行全部”的章节在那里对照（run_in_jupyterlab_too）。"""
     runner = tmp_path / "run_chapter.py"
     runner.write_text(RUNNER, "utf-8")
     book = binder_env.tree / "book"
@@ -191,8 +238,9 @@ def test_binder_environment_runs_every_chapter_to_the_same_numbers(
 
     # 每核一章，预算长的先开始
     budgets = chapter_budgets()
+    elsewhere = run_in_jupyterlab_too(request)
     names = sorted(
-        chapter_pages(),
+        (name for name in chapter_pages() if name not in elsewhere),
         key=lambda name: -budgets.get(name.rsplit("/", 1)[-1], 0),
     )
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
@@ -200,33 +248,8 @@ def test_binder_environment_runs_every_chapter_to_the_same_numbers(
     differences = []
     for name, done in finished.items():
         assert done.returncode == 0, f"{name}: {done.stderr[-3000:]}"
-        stem = name.rsplit("/", 1)[-1]
-        if not (EXECUTED / "book" / f"{stem}.glue.json").exists():
-            continue
         result = json.loads(done.stdout.splitlines()[-1])
-        fresh = result["glued"]
-        built = glued_text(stem)
-        # 打印出来的文字也一样：没有固定种子的随机数会在这里露出来
-        reader = nbformat.read(binder_env.tree / f"{name}.ipynb", as_version=4)
-        stored = [
-            "".join(o["text"] for o in c.outputs if o.output_type == "stream")
-            for c in reader.cells
-            if c.cell_type == "code"
-        ]
-        differences += [
-            f"{stem} 第 {i} 个代码单元格打印的文字不同：\n"
-            f"构建 {was[:300]!r}\n重新执行 {now[:300]!r}"
-            for i, (was, now) in enumerate(
-                zip(stored, result["printed"], strict=True)
-            )
-            if was != now
-        ]
-        assert fresh.keys() == built.keys(), name
-        differences += [
-            f"{stem}.{key}: 构建 {built[key]}，重新执行 {fresh[key]}"
-            for key in built
-            if not same_number(fresh[key], built[key])
-        ]
+        differences += differences_from_build(binder_env, name, result)
     assert differences == [], "重新执行得到的结果不同：\n" + "\n".join(
         differences
     )
@@ -236,7 +259,8 @@ def test_binder_environment_runs_every_chapter_to_the_same_numbers(
 
 # 在 JupyterLab 里打开、运行的两章：一章有故意的报错（raises-exception），
 # 一章有滑块图与带代码的解答（重新运行后 JupyterLab 显示新生成的滑块图，
-# 控制台不能有错误：上面从头执行的测试只比较打印的文字与 glue 的值）
+# 控制台不能有错误）。“运行全部”得到的数字与打印的文字也在这里与构建对照，
+# 上面从头执行的测试就不再执行这两章（见 run_in_jupyterlab_too）
 LAB_CHAPTERS = ("book/tensors", "book/spiral")
 ALL_RUN = """() => {
   const w = window.jupyterapp.shell.currentWidget;
@@ -244,6 +268,25 @@ ALL_RUN = """() => {
   return kernel.status === "idle" && w.content.widgets.every(
     c => c.model.type !== "code" || (c.model.executionCount !== null
       && !c.promptNode.textContent.includes("*")));
+}"""
+# “运行全部”之后笔记本里的结果，与 RUNNER 打印的相同：glue 的值（文本）与
+# 每个代码单元格打印的文字
+LAB_RESULTS = """() => {
+  const text = t => Array.isArray(t) ? t.join("") : t;
+  const glued = {}, printed = [];
+  for (const c of window.jupyterapp.shell.currentWidget.content.widgets) {
+    if (c.model.type !== "code") continue;
+    const outputs = c.model.outputs.toJSON();
+    printed.push(outputs.filter(o => o.output_type === "stream")
+      .map(o => text(o.text)).join(""));
+    for (const o of outputs) {
+      const record = o.metadata && o.metadata.scrapbook;
+      if (!record) continue;
+      const key = Object.keys(o.data).find(k => k.endsWith("text/plain"));
+      glued[record.name] = text(o.data[key]);
+    }
+  }
+  return {glued, printed};
 }"""
 CELL_RESULTS = """() => window.jupyterapp.shell.currentWidget.content.widgets
   .filter(c => c.model.type === "code")
@@ -300,7 +343,8 @@ def test_reader_notebooks_open_unchanged_and_run_in_jupyterlab(
     """像读者点了网页上的 Binder 按钮：在 Binder 环境的 JupyterLab 里按按钮的
     ``urlpath`` 打开读者版，打开时就看得到输出、滑块能拖（postBuild 信任了
     读者版），没改过的笔记本不显示为已修改、保存后一字节不变；“运行全部”
-    之后只有故意的报错，控制台没有错误。"""
+    之后只有故意的报错，控制台没有错误，每个 glue 的值与打印的文字都与构建
+    时的相同（与上面从头执行的测试同样对照）。"""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         _skip_or_fail("需要 chromium（apt-get install chromium）")
@@ -309,7 +353,7 @@ def test_reader_notebooks_open_unchanged_and_run_in_jupyterlab(
     log_path = binder_env.root / "lab.log"
     with log_path.open("w") as log:
         server, url = binder_local.start_lab(binder_env, log=log)
-    messages = []
+    messages, differences = [], []
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(
@@ -376,6 +420,11 @@ def test_reader_notebooks_open_unchanged_and_run_in_jupyterlab(
                         assert cell["errors"], f"{cell['id']} 应当报错"
                     else:
                         assert cell["errors"] == [], cell
+                # 读者在 JupyterLab 里运行得到的就是网页上的数字（这两章
+                # 不在上面从头执行的测试里再执行一遍）
+                differences += differences_from_build(
+                    binder_env, name, page.evaluate(LAB_RESULTS)
+                )
                 page.close()
             browser.close()
     finally:
@@ -383,3 +432,6 @@ def test_reader_notebooks_open_unchanged_and_run_in_jupyterlab(
         server.wait(timeout=30)
     assert not [m for m in messages if "not found" in m.lower()], messages
     assert messages == [], messages
+    assert differences == [], "运行全部得到的结果不同：\n" + "\n".join(
+        differences
+    )
