@@ -418,6 +418,19 @@ MEMORY_PROBES = {  # 名字（见 tests/memory_probe.py）: 被把关的函数
 }
 
 
+def test_every_memory_guard_has_a_probe():
+    """每个调用 check_memory 的地方都在下面实测内存的探针里。"""
+    package = Path(activations.__file__).parent
+    sites = sum(
+        path.read_text(encoding="utf-8").count("check_memory(")
+        for path in package.glob("*.py")
+        if path.name != "validation.py"
+    )
+    distinct = {id(fn) for fn in MEMORY_PROBES.values()}
+    assert sites == len(distinct) == 20, "新的 check_memory 调用处要加进探针"
+
+
+@pytest.mark.slow  # 子进程里按几百 MB 的规模逐个实测：约 7 s
 @pytest.mark.skipif(
     not Path("/proc/self/statm").exists(), reason="要读 Linux 的 /proc"
 )
@@ -428,14 +441,6 @@ def test_memory_guards_count_the_measured_peak():
     import subprocess
     import sys
 
-    package = Path(activations.__file__).parent
-    sites = sum(
-        path.read_text(encoding="utf-8").count("check_memory(")
-        for path in package.glob("*.py")
-        if path.name != "validation.py"
-    )
-    distinct = {id(fn) for fn in MEMORY_PROBES.values()}
-    assert sites == len(distinct) == 20, "新的 check_memory 调用处要加进探针"
     script = Path(__file__).with_name("memory_probe.py")
     out = subprocess.run(
         [sys.executable, str(script), *MEMORY_PROBES],
