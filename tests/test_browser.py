@@ -158,7 +158,7 @@ MARK_SAME_LOOKING_CODE = """() => {
       continue;  // 只管 Pygments 的纯文本 span（只有 class）
     const s = getComputedStyle(el);
     const key = [s.color, s.fontSize, s.fontWeight, s.textShadow,
-      s.textDecorationLine, layers(el)].join("|");
+      s.textDecorationLine, s.visibility, layers(el)].join("|");
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key).push(el);
   }
@@ -187,7 +187,7 @@ SKIP_SAME_LOOK = """() => axe.configure({rules: [{id: "color-contrast",
 
 def axe_violations(tab) -> list[dict]:
     """整页的 axe 检查（axe-playwright-python 的默认选项：只要 violations），
-    样子相同的代码高亮 span 只查一个看得见的样本的对比度。"""
+    样子相同的代码高亮 span 只查一个 axe 判得了的样本的对比度。"""
     from axe_playwright_python.sync_playwright import Axe
 
     tab.evaluate(MARK_SAME_LOOKING_CODE)
