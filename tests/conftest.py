@@ -48,6 +48,9 @@ from bookfacts import (  # noqa: E402  （事实的唯一出处）
     toc_files,
 )
 
+# Debian 的 chromium（浏览器测试、JupyterLab 测试共用）；没有时为 None
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
 __all__ = [
     "CHROMIUM_ARGS",
     "build_args",

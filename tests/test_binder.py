@@ -29,6 +29,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from conftest import (
+    CHROMIUM,
     CHROMIUM_ARGS,
     EXECUTED,
     ROOT,
@@ -208,10 +209,7 @@ def run_in_jupyterlab_too(request) -> tuple[str, ...]:
     那个测试没被选中、或者没有 Chromium 而跳过时，这里照样执行它们。"""
     lab = "test_reader_notebooks_open_unchanged_and_run_in_jupyterlab"
     selected = any(item.name == lab for item in request.session.items)
-    has_chromium = bool(
-        shutil.which("chromium") or shutil.which("chromium-browser")
-    )
-    return LAB_CHAPTERS if selected and has_chromium else ()
+    return LAB_CHAPTERS if selected and CHROMIUM is not None else ()
 
 
 def test_binder_environment_runs_every_chapter_to_the_same_numbers(
@@ -346,8 +344,7 @@ def test_reader_notebooks_open_unchanged_and_run_in_jupyterlab(
     读者版），没改过的笔记本不显示为已修改、保存后一字节不变；“运行全部”
     之后只有故意的报错，控制台没有错误，每个 glue 的值与打印的文字都与构建
     时的相同（与上面从头执行的测试同样对照）。"""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
+    if CHROMIUM is None:
         _skip_or_fail("需要 chromium（apt-get install chromium）")
     from playwright.sync_api import sync_playwright
 
@@ -358,7 +355,7 @@ def test_reader_notebooks_open_unchanged_and_run_in_jupyterlab(
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(
-                executable_path=chromium, args=CHROMIUM_ARGS
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS
             )
             for name in LAB_CHAPTERS:
                 # 像新来的读者：没有上次打开的标签页

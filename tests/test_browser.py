@@ -11,7 +11,6 @@ import functools
 import http.server
 import io
 import os
-import shutil
 import sys
 import threading
 import typing
@@ -20,11 +19,9 @@ from urllib.parse import quote, urlparse
 
 import pytest
 
-from conftest import CHROMIUM_ARGS
+from conftest import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
